@@ -1,0 +1,167 @@
+"""Callbacks from config, plus the two the job needs for itself: throughput/learning-rate logging
+and the per-epoch resumable state."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import keras
+
+# Called after every epoch, once that epoch's resumable state is on disk:
+# (epoch number counted from 1, the epoch's logs, the state folder).
+EpochHook = Callable[[int, dict, str], None]
+
+
+class ThroughputLogger(keras.callbacks.Callback):
+    """Adds `samples_per_second` (training part of the epoch only) and `learning_rate` to the logs,
+    so TensorBoard and every later callback see them."""
+
+    def __init__(self, num_train_examples: int):
+        super().__init__()
+        self.num_train_examples = num_train_examples
+        self._epoch_start = 0.0
+        self._train_seconds: Optional[float] = None
+        self.epoch_rates: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._train_seconds = None
+        self._epoch_start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if self._train_seconds is None:  # validation inside fit starts: training part is over
+            self._train_seconds = time.perf_counter() - self._epoch_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = self._train_seconds or (time.perf_counter() - self._epoch_start)
+        rate = self.num_train_examples / seconds
+        self.epoch_rates.append(rate)
+        if logs is not None:
+            logs["samples_per_second"] = rate
+            logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    def steady_rate(self) -> float:
+        """Mean rate after the first epoch, which pays for tracing the graph."""
+        rates = self.epoch_rates[1:] or self.epoch_rates
+        return sum(rates) / len(rates) if rates else 0.0
+
+
+class BestTracker:
+    def __init__(self, metric: str, mode: str, best_value: Optional[float] = None, best_epoch: Optional[int] = None):
+        self.metric, self.mode = metric, mode
+        self.best_value, self.best_epoch = best_value, best_epoch
+
+    def update(self, epoch: int, logs: dict) -> None:
+        value = logs.get(self.metric)
+        if value is None:
+            raise KeyError(
+                f"metric={self.metric!r} is not among this job's logged metrics {sorted(logs)}; "
+                f"set metric to one of them, e.g. metric=val_loss."
+            )
+        value = float(value)
+        better = self.best_value is None or (value < self.best_value if self.mode == "min" else value > self.best_value)
+        if better:
+            self.best_value, self.best_epoch = value, epoch
+
+
+class EpochState(keras.callbacks.Callback):
+    """Writes `state/` after each epoch (last model with optimizer, progress.json) so a job killed
+    mid-run resumes from its last finished epoch, then calls the outside hook."""
+
+    def __init__(self, state_dir: Path, tracker: BestTracker, history: list[dict], hook: Optional[EpochHook]):
+        super().__init__()
+        self.state_dir, self.tracker, self.history, self.hook = state_dir, tracker, history, hook
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        number = epoch + 1
+        self.tracker.update(number, logs)
+        self.history.append({"epoch": number, **logs})
+        write_state(self.state_dir, self.model, number, self.tracker, self.history)
+        if self.hook is not None:
+            self.hook(number, logs, str(self.state_dir))
+
+
+def write_state(state_dir: Path, model: keras.Model, epochs_completed: int, tracker: BestTracker, history: list[dict]) -> None:
+    # Written beside, then swapped in: a kill during the write leaves the previous state intact.
+    staging = state_dir.with_name(state_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save(staging / "last.keras")
+    progress = {
+        "epochs_completed": epochs_completed,
+        "best_value": tracker.best_value,
+        "best_epoch": tracker.best_epoch,
+        "history": history,
+    }
+    (staging / "progress.json").write_text(json.dumps(progress, indent=1))
+    old = state_dir.with_name(state_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if state_dir.exists():
+        os.replace(state_dir, old)
+    os.replace(staging, state_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def mark_finished(state_dir: Path, stopped_early: bool) -> None:
+    """Record that fit ended (all epochs, or early stopping), so a rerun does not train again."""
+    progress_file = state_dir / "progress.json"
+    if progress_file.is_file():
+        progress = json.loads(progress_file.read_text())
+        progress.update(finished=True, stopped_early=stopped_early)
+        progress_file.write_text(json.dumps(progress, indent=1))
+
+
+def read_state(state_dir: Path) -> Optional[dict]:
+    progress = state_dir / "progress.json"
+    if not (progress.is_file() and (state_dir / "last.keras").is_file()):
+        return None
+    return json.loads(progress.read_text())
+
+
+def build_callbacks(trainer_cfg, metric: str, mode: str, output_dir: Path, best_so_far: Optional[float]) -> list:
+    """The configured Keras callbacks, in the order they must see each epoch's logs."""
+    settings = trainer_cfg.callbacks
+    callbacks: list = []
+    if settings.early_stopping.enabled:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=metric,
+                mode=mode,
+                patience=settings.early_stopping.patience,
+                min_delta=settings.early_stopping.min_delta,
+                restore_best_weights=True,
+            )
+        )
+    if settings.reduce_lr_on_plateau.enabled:
+        plateau = settings.reduce_lr_on_plateau
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=metric, mode=mode, factor=plateau.factor, patience=plateau.patience, min_lr=plateau.min_lr
+            )
+        )
+    if settings.checkpoint.enabled:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                filepath=str(output_dir / "checkpoints" / "best.keras"),
+                monitor=metric,
+                mode=mode,
+                save_best_only=True,
+                # After a resume, only an epoch better than every earlier one replaces the checkpoint.
+                initial_value_threshold=best_so_far,
+            )
+        )
+    if settings.tensorboard.enabled:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(output_dir / "tensorboard"),
+                update_freq=settings.tensorboard.update_freq,
+                histogram_freq=settings.tensorboard.histogram_freq,
+                write_graph=False,
+            )
+        )
+    return callbacks

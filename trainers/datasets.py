@@ -1,0 +1,179 @@
+"""Data set loaders: each returns numpy splits; the tf.data pipeline is built in `pipeline.py`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .schema import ConfigError
+
+
+@dataclass
+class Splits:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_val: Optional[np.ndarray] = None
+    y_val: Optional[np.ndarray] = None
+
+
+# ------------------------------------------------------------------ scikit-learn (offline)
+def _digits_images() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype("float32")[..., np.newaxis]  # pixel values are 0..16
+    return images, digits.target.astype("int32")
+
+
+def _load_digits(_cfg) -> tuple[np.ndarray, np.ndarray]:
+    return _digits_images()
+
+
+def _load_digits_multilabel(_cfg) -> tuple[np.ndarray, np.ndarray]:
+    images, digit = _digits_images()
+    labels = np.stack([digit % 2 == 0, digit >= 5, np.isin(digit, [2, 3, 5, 7])], axis=1)
+    return images, labels.astype("float32")
+
+
+def _load_breast_cancer(_cfg) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+
+    table = load_breast_cancer()
+    return table.data.astype("float32"), table.target.astype("float32")
+
+
+def _load_diabetes(_cfg) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_diabetes
+
+    table = load_diabetes()  # features come already centred and scaled
+    return table.data.astype("float32"), table.target.astype("float32")
+
+
+UNSPLIT_LOADERS: dict[str, Callable] = {
+    "digits": _load_digits,
+    "digits_multilabel": _load_digits_multilabel,
+    "breast_cancer": _load_breast_cancer,
+    "diabetes": _load_diabetes,
+}
+
+
+# ------------------------------------------------------------------ keras.datasets (download once)
+def _read_npz(path: str) -> tuple[tuple, tuple]:
+    if not os.path.isfile(path):
+        raise ConfigError(f"data.path: no file at {path!r}. Give the path of an .npz file or null.")
+    with np.load(path, allow_pickle=True) as npz:
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
+        if missing:
+            raise ConfigError(
+                f"data.path: {path!r} lacks the arrays {sorted(missing)}; "
+                "expected keys x_train, y_train, x_test, y_test."
+            )
+        return (npz["x_train"], npz["y_train"]), (npz["x_test"], npz["y_test"])
+
+
+def _from_keras(name: str, cfg) -> tuple[tuple, tuple]:
+    if cfg.path:
+        return _read_npz(cfg.path)
+    import keras
+
+    module = getattr(keras.datasets, name)
+    kwargs = {"num_words": cfg.num_words} if name == "imdb" else {}
+    try:
+        return module.load_data(**kwargs)
+    except Exception as error:  # no network, proxy, partial file...
+        raise ConfigError(
+            f"data={name}: keras.datasets.{name}.load_data() failed ({error}). "
+            f"Without internet access, set data.path to a local .npz copy."
+        ) from error
+
+
+def _images(name: str, cfg) -> Splits:
+    (x_train, y_train), (x_test, y_test) = _from_keras(name, cfg)
+
+    def scale(images: np.ndarray) -> np.ndarray:
+        images = images.astype("float32") / 255.0
+        return images[..., np.newaxis] if images.ndim == 3 else images
+
+    return Splits(scale(x_train), y_train.reshape(-1).astype("int32"), scale(x_test), y_test.reshape(-1).astype("int32"))
+
+
+def _tokens(name: str, cfg) -> Splits:
+    (x_train, y_train), (x_test, y_test) = _from_keras(name, cfg)
+    from keras.utils import pad_sequences
+
+    def pad(sequences) -> np.ndarray:
+        # Ids at or above num_words fold into the out-of-vocabulary id 2, as keras.datasets.imdb does.
+        padded = pad_sequences(list(sequences), maxlen=cfg.sequence_length, padding="post", truncating="post")
+        return np.where(padded >= cfg.num_words, 2, padded).astype("int32")
+
+    return Splits(pad(x_train), y_train.astype("float32"), pad(x_test), y_test.astype("float32"))
+
+
+SPLIT_LOADERS: dict[str, Callable[..., Splits]] = {
+    "mnist": lambda cfg: _images("mnist", cfg),
+    "fashion_mnist": lambda cfg: _images("fashion_mnist", cfg),
+    "cifar10": lambda cfg: _images("cifar10", cfg),
+    "imdb": lambda cfg: _tokens("imdb", cfg),
+}
+
+DATASET_NAMES = tuple(sorted({*UNSPLIT_LOADERS, *SPLIT_LOADERS}))
+
+
+def _holdout(x: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator):
+    order = rng.permutation(len(x))
+    cut = int(round(len(x) * (1.0 - fraction)))
+    keep, held = order[:cut], order[cut:]
+    return x[keep], y[keep], x[held], y[held]
+
+
+def load_splits(cfg) -> Splits:
+    """Train, validation and test arrays for `cfg` (the data config). Splits do not depend on the job's
+    seed, so trials with different seeds are scored on the same test examples."""
+    rng = np.random.default_rng(12345)
+    if cfg.name in UNSPLIT_LOADERS:
+        x, y = UNSPLIT_LOADERS[cfg.name](cfg)
+        x_train, y_train, x_test, y_test = _holdout(x, y, cfg.test_fraction, rng)
+        splits = Splits(x_train, y_train, x_test, y_test)
+    elif cfg.name in SPLIT_LOADERS:
+        splits = SPLIT_LOADERS[cfg.name](cfg)
+    else:
+        raise ConfigError(
+            f"Invalid value for `data.name`: received {cfg.name!r}. Allowed: one of {', '.join(DATASET_NAMES)}."
+        )
+    if splits.x_val is None:
+        x_train, y_train, x_val, y_val = _holdout(splits.x_train, splits.y_train, cfg.val_fraction, rng)
+        splits = Splits(x_train, y_train, splits.x_test, splits.y_test, x_val, y_val)
+    if cfg.max_train_samples is not None:
+        splits.x_train = splits.x_train[: cfg.max_train_samples]
+        splits.y_train = splits.y_train[: cfg.max_train_samples]
+    _check_labels(cfg, splits.y_train)
+    return splits
+
+
+def _check_labels(cfg, labels: np.ndarray) -> None:
+    """Refuse a task that does not match the labels, before a model is built around it."""
+    if cfg.task == "multilabel" and labels.ndim != 2:
+        raise ConfigError(
+            f"data.task=multilabel needs one row of 0/1 labels per example, but {cfg.name} has labels of "
+            f"shape {labels.shape}. Use data.task=multiclass or binary for one label per example."
+        )
+    if cfg.task in ("binary", "multiclass") and labels.ndim != 1:
+        raise ConfigError(
+            f"data.task={cfg.task} needs one label per example, but {cfg.name} has labels of shape "
+            f"{labels.shape}. Use data.task=multilabel."
+        )
+    if cfg.task == "binary" and not np.isin(labels, [0, 1]).all():
+        raise ConfigError(f"data.task=binary needs labels 0 and 1; {cfg.name} has {np.unique(labels)[:10]}.")
+
+
+def num_outputs(task: str, labels: np.ndarray) -> int:
+    if task == "multiclass":
+        return int(labels.max()) + 1
+    if task == "multilabel":
+        return int(labels.shape[1])
+    return 1

@@ -1,0 +1,291 @@
+"""Typed schemas for the job config and the value checks Hydra's types cannot express.
+
+Imports neither TensorFlow nor Keras: the launcher validates every job of a sweep with this
+module before any compute is spent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+TASKS = ("binary", "multiclass", "multilabel", "regression")
+# What a data set's examples look like, which decides the layers a model puts in front of its body.
+INPUT_KINDS = ("image", "tokens", "tabular")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+MODES = ("auto", "min", "max")
+MODEL_INPUTS = {
+    "mlp": ("image", "tokens", "tabular"),
+    "cnn": ("image", "tokens"),
+    "lstm": ("image", "tokens"),
+    "gru": ("image", "tokens"),
+}
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+class ConfigError(ValueError):
+    """A config value is outside what the job accepts. The message names field, value and fix."""
+
+
+# ---------------------------------------------------------------- model schemas (one per model file)
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    dropout: float = 0.0
+    l2: float = 0.0
+    batch_norm: bool = False
+    # Only used when the data are token ids.
+    embedding_dim: int = 64
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    units: list[int] = field(default_factory=lambda: [128, 64])
+
+
+@dataclass
+class CNNConfig(ModelConfig):
+    filters: list[int] = field(default_factory=lambda: [32, 64])
+    kernel_size: int = 3
+    dense_units: int = 128
+
+
+@dataclass
+class RNNConfig(ModelConfig):
+    units: list[int] = field(default_factory=lambda: [64])
+    bidirectional: bool = False
+
+
+# ---------------------------------------------------------------- data
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    task: str = MISSING
+    input_kind: str = MISSING
+    # A local file in the format of the named loader; null means the loader's own source.
+    path: Optional[str] = None
+    # Fraction of the training split held out for validation when the data set has no validation split.
+    val_fraction: float = 0.1
+    # Fraction held out for testing when the data set has no test split.
+    test_fraction: float = 0.2
+    # Cap on training examples (null: all), for quick runs.
+    max_train_samples: Optional[int] = None
+    cache: bool = True
+    shuffle_buffer: int = 10_000
+    # Token data only.
+    num_words: int = 10_000
+    sequence_length: int = 200
+
+
+# ---------------------------------------------------------------- optimizer
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    weight_decay: Optional[float] = None
+    momentum: float = 0.0
+    nesterov: bool = False
+    rho: float = 0.9
+    clipnorm: Optional[float] = None
+
+
+# ---------------------------------------------------------------- trainer
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = True
+    patience: int = 5
+    min_delta: float = 0.0
+
+
+@dataclass
+class ReduceLROnPlateauConfig:
+    enabled: bool = True
+    factor: float = 0.5
+    patience: int = 2
+    min_lr: float = 1e-6
+
+
+@dataclass
+class CheckpointConfig:
+    # Best-only checkpoint in the .keras format.
+    enabled: bool = True
+
+
+@dataclass
+class TensorBoardConfig:
+    enabled: bool = True
+    # Per epoch: per-batch writes slow distributed training.
+    update_freq: str = "epoch"
+    histogram_freq: int = 0
+
+
+@dataclass
+class CallbacksConfig:
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig = field(default_factory=ReduceLROnPlateauConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    tensorboard: TensorBoardConfig = field(default_factory=TensorBoardConfig)
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    # Per replica; the global batch is this times the number of replicas.
+    batch_size: int = 64
+    # Keras fit verbosity: "auto", 0, 1 or 2.
+    verbose: Any = "auto"
+    # Continue from the last epoch's state found in the job's folder.
+    resume: bool = True
+    # Bit-identical reruns with the same seed on the same machine.
+    deterministic: bool = True
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+
+
+@dataclass
+class DistributionConfig:
+    # Split the CPU into this many logical devices so MirroredStrategy has that many replicas
+    # when there is no GPU (null: one CPU device).
+    cpu_replicas: Optional[int] = None
+    # Multiply lr by the number of replicas (the linear scaling rule).
+    scale_lr: bool = False
+
+
+@dataclass
+class JobConfig:
+    model: Any = MISSING
+    data: Any = MISSING
+    optimizer: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    distribution: DistributionConfig = field(default_factory=DistributionConfig)
+    lr: float = 1e-3
+    seed: int = 0
+    precision: str = "auto"
+    # The metric that picks the best epoch and the best trial; mode auto: min for losses and errors.
+    metric: str = "val_loss"
+    mode: str = "auto"
+
+
+def register_schemas() -> None:
+    """Store the schemas in Hydra's ConfigStore; config files name them in their defaults lists."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="job_schema", node=JobConfig)
+    store.store(group="model", name="mlp_schema", node=MLPConfig)
+    store.store(group="model", name="cnn_schema", node=CNNConfig)
+    store.store(group="model", name="rnn_schema", node=RNNConfig)
+    store.store(group="data", name="data_schema", node=DataConfig)
+    store.store(group="optimizer", name="optimizer_schema", node=OptimizerConfig)
+
+
+# ---------------------------------------------------------------- value checks
+def _fail(field_name: str, value: Any, allowed: str, example: str) -> None:
+    raise ConfigError(
+        f"Invalid value for `{field_name}`: received {value!r}. Allowed: {allowed}. "
+        f"Fix it on the command line or in the config, e.g. `{example}`."
+    )
+
+
+def _check_choice(field_name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(field_name, value, "one of " + ", ".join(choices), f"{field_name}={choices[0]}")
+
+
+def _check_positive_int(field_name: str, value: Any, example: str) -> None:
+    if not isinstance(value, int) or value < 1:
+        _fail(field_name, value, "an integer of at least 1", example)
+
+
+def _check_fraction(field_name: str, value: Any, example: str) -> None:
+    if not 0.0 < value < 1.0:
+        _fail(field_name, value, "a number strictly between 0 and 1", example)
+
+
+def resolve_mode(metric: str, mode: str) -> str:
+    """Keras' rule for mode=auto: maximise accuracy-like metrics, minimise everything else."""
+    if mode != "auto":
+        return mode
+    maximised = ("acc", "auc", "precision", "recall", "f1")
+    return "max" if any(word in metric for word in maximised) else "min"
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first value a job cannot run with. Cheap: no TensorFlow."""
+    if not cfg.lr > 0:
+        _fail("lr", cfg.lr, "a number greater than 0", "lr=1e-3")
+    _check_choice("precision", cfg.precision, PRECISIONS)
+    _check_choice("mode", cfg.mode, MODES)
+
+    trainer = cfg.trainer
+    _check_positive_int("trainer.epochs", trainer.epochs, "trainer.epochs=10")
+    _check_positive_int("trainer.batch_size", trainer.batch_size, "trainer.batch_size=64")
+    _check_positive_int(
+        "trainer.steps_per_execution", trainer.steps_per_execution, "trainer.steps_per_execution=1"
+    )
+    if trainer.verbose not in ("auto", 0, 1, 2):
+        _fail("trainer.verbose", trainer.verbose, '"auto", 0, 1 or 2', "trainer.verbose=2")
+    callbacks = trainer.callbacks
+    if callbacks.early_stopping.patience < 0:
+        _fail(
+            "trainer.callbacks.early_stopping.patience",
+            callbacks.early_stopping.patience,
+            "an integer of at least 0",
+            "trainer.callbacks.early_stopping.patience=5",
+        )
+    factor = callbacks.reduce_lr_on_plateau.factor
+    if not 0.0 < factor < 1.0:
+        _fail(
+            "trainer.callbacks.reduce_lr_on_plateau.factor",
+            factor,
+            "a number strictly between 0 and 1",
+            "trainer.callbacks.reduce_lr_on_plateau.factor=0.5",
+        )
+    if callbacks.tensorboard.update_freq not in ("epoch", "batch"):
+        _fail(
+            "trainer.callbacks.tensorboard.update_freq",
+            callbacks.tensorboard.update_freq,
+            '"epoch" or "batch"',
+            "trainer.callbacks.tensorboard.update_freq=epoch",
+        )
+
+    replicas = cfg.distribution.cpu_replicas
+    if replicas is not None:
+        _check_positive_int("distribution.cpu_replicas", replicas, "distribution.cpu_replicas=2")
+
+    data = cfg.data
+    _check_choice("data.task", data.task, TASKS)
+    _check_choice("data.input_kind", data.input_kind, INPUT_KINDS)
+    _check_fraction("data.val_fraction", data.val_fraction, "data.val_fraction=0.1")
+    _check_fraction("data.test_fraction", data.test_fraction, "data.test_fraction=0.2")
+    if data.max_train_samples is not None:
+        _check_positive_int(
+            "data.max_train_samples", data.max_train_samples, "data.max_train_samples=1000"
+        )
+
+    model = cfg.model
+    _check_choice("model.name", model.name, tuple(MODEL_INPUTS))
+    if not 0.0 <= model.dropout < 1.0:
+        _fail("model.dropout", model.dropout, "a number in [0, 1)", "model.dropout=0.2")
+    if model.l2 < 0:
+        _fail("model.l2", model.l2, "a number of at least 0", "model.l2=1e-4")
+    if data.input_kind not in MODEL_INPUTS[model.name]:
+        serving = sorted(name for name, kinds in MODEL_INPUTS.items() if data.input_kind in kinds)
+        raise ConfigError(
+            f"model={model.name} cannot serve data={data.name}: that data set's examples are "
+            f"{data.input_kind!r} and {model.name} accepts {', '.join(MODEL_INPUTS[model.name])}. "
+            f"Models that accept {data.input_kind!r} data: {', '.join(serving)}."
+        )
+
+    _check_choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
+    if cfg.optimizer.name == "sgd" and not 0.0 <= cfg.optimizer.momentum < 1.0:
+        _fail("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)", "optimizer.momentum=0.9")
+
+
+def to_plain_dict(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
