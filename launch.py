@@ -3,6 +3,7 @@
     python launch.py                                   # cnn on the offline digits data, CPU, ~30 s on 2 cores
     python launch.py model=lstm lr=1e-4 trainer.epochs=3
     python launch.py --cfg job                         # print the composed config (Hydra's flags all work)
+    python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)
 
 Each job writes to its Hydra output folder: resolved_config.yaml, metrics.json, tensorboard/,
 checkpoints/best.keras (and state/ for resuming).
@@ -18,9 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from cluster.trial import current_epoch_hook  # noqa: E402
+from cluster.watch import watch_line  # noqa: E402
 from trainers.schema import ConfigError, register_schemas  # noqa: E402
 
 register_schemas()
@@ -48,9 +51,13 @@ def summary_lines(metrics: dict, output_dir: str) -> list[str]:
 def main(cfg: DictConfig) -> dict:
     from trainers.job import train
 
-    output_dir = HydraConfig.get().runtime.output_dir
+    hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir
+    if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
+        print(watch_line(output_dir), flush=True)
     try:
-        metrics = train(cfg, output_dir, on_epoch_end=current_epoch_hook())
+        # The overrides (what the user set or swept) become HParams in TensorBoard.
+        metrics = train(cfg, output_dir, on_epoch_end=current_epoch_hook(), overrides=list(hydra_cfg.overrides.task))
     except ConfigError as error:
         print(f"Config error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -59,4 +66,9 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
+    # Subcommands are dispatched before Hydra parses argv.
+    if sys.argv[1:2] == ["tensorboard"]:
+        from cluster.watch import main as tensorboard_main
+
+        tensorboard_main(sys.argv[2:])
     main()

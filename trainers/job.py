@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,8 +24,17 @@ BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
 STATE_DIR = "state"
 
 
-def train(cfg: DictConfig, output_dir: str | Path, on_epoch_end: Optional[EpochHook] = None) -> dict:
-    """Train the job `cfg` describes, writing every artefact under `output_dir`; return metrics.json's content."""
+def train(
+    cfg: DictConfig,
+    output_dir: str | Path,
+    on_epoch_end: Optional[EpochHook] = None,
+    overrides: Sequence[str] = (),
+) -> dict:
+    """Train the job `cfg` describes, writing every artefact under `output_dir`; return metrics.json's content.
+
+    `overrides` are the job's command-line overrides (e.g. `lr=1e-4`): they join the hyperparameters
+    shown in TensorBoard's HParams dashboard.
+    """
     validate(cfg)
     started = time.perf_counter()
     output_dir = Path(output_dir)
@@ -42,6 +51,7 @@ def train(cfg: DictConfig, output_dir: str | Path, on_epoch_end: Optional[EpochH
 
     from .callbacks import BestTracker, EpochState, ThroughputLogger, build_callbacks, mark_finished, read_state
     from .datasets import load_splits
+    from .hparams import session_callbacks
     from .models import build_model, compile_model
     from .optimizers import build_optimizer
     from .pipeline import build_pipelines
@@ -75,9 +85,13 @@ def train(cfg: DictConfig, output_dir: str | Path, on_epoch_end: Optional[EpochH
     throughput = ThroughputLogger(data.spec.num_train_examples)
     # Order matters: the throughput logger adds to the logs every later callback sees, and the state
     # (with the outside hook) comes after TensorBoard has written the epoch.
+    configured = build_callbacks(cfg.trainer, cfg.metric, mode, output_dir, tracker.best_value)
     callbacks = [
         throughput,
-        *build_callbacks(cfg.trainer, cfg.metric, mode, output_dir, tracker.best_value),
+        *configured,
+        # Writes the HParams session now, so TensorBoard lists this job while it runs, and flushes
+        # TensorBoard's files each epoch, before the state hook may upload them.
+        *session_callbacks(cfg, overrides, model, configured),
         EpochState(state_dir, tracker, history, on_epoch_end),
     ]
 
