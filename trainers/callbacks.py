@@ -108,7 +108,7 @@ def write_state(state_dir: Path, model: keras.Model, epochs_completed: int, trac
 
 
 def mark_finished(state_dir: Path, stopped_early: bool) -> None:
-    """Record that fit ended (all epochs, or early stopping), so a rerun does not train again."""
+    """Record how fit ended: after early stopping a rerun does not train again."""
     progress_file = state_dir / "progress.json"
     if progress_file.is_file():
         progress = json.loads(progress_file.read_text())

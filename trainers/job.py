@@ -97,7 +97,8 @@ def train(
 
     initial_epoch = state["epochs_completed"] if state else 0
     stopped_early = bool(state and state.get("stopped_early"))
-    if initial_epoch < cfg.trainer.epochs and not (state and state.get("finished")):
+    # A rerun continues up to trainer.epochs (raise it to train longer) unless early stopping ended the job.
+    if initial_epoch < cfg.trainer.epochs and not stopped_early:
         model.fit(
             data.train,
             validation_data=data.validation,

@@ -1,0 +1,31 @@
+"""Fixtures shared by every test tier."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LAUNCH = PROJECT_ROOT / "launch.py"
+
+
+def run_launch(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python launch.py ARGS` as a user would, capturing its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(LAUNCH), *args],
+        cwd=str(cwd or PROJECT_ROOT),
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def launch():
+    return run_launch

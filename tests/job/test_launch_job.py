@@ -1,0 +1,168 @@
+"""`python launch.py` end to end, in a subprocess as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import run_launch
+
+QUICK = ["trainer.epochs=3", "data.max_train_samples=600"]
+
+
+def metrics_of(job_dir: Path) -> dict:
+    return json.loads((job_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def default_job(tmp_path_factory):
+    job_dir = tmp_path_factory.mktemp("default_job")
+    result = run_launch(*QUICK, f"hydra.run.dir={job_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return job_dir, result
+
+
+def test_job_writes_every_artefact(default_job):
+    job_dir, _ = default_job
+    metrics = metrics_of(job_dir)
+    for key in ("metric", "mode", "best_value", "best_epoch", "test", "epochs_run", "wall_time_s",
+                "train_samples_per_second", "replicas", "precision"):
+        assert key in metrics, key
+    assert (metrics["metric"], metrics["mode"], metrics["epochs_run"]) == ("val_loss", "min", 3)
+    assert metrics["best_value"] == min(epoch["val_loss"] for epoch in metrics["history"])
+    assert 1 <= metrics["best_epoch"] <= 3 and metrics["train_samples_per_second"] > 0
+    assert (metrics["replicas"], metrics["precision"]) == (1, "float32")
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+
+    resolved = yaml.safe_load((job_dir / "resolved_config.yaml").read_text())
+    assert resolved["model"]["name"] == "cnn" and resolved["trainer"]["epochs"] == 3
+    for split in ("train", "validation"):
+        assert list((job_dir / "tensorboard" / split).glob("events.out.tfevents.*")), split
+
+
+def test_best_checkpoint_reloads_and_reproduces_the_test_score(default_job):
+    import keras
+
+    from trainers.datasets import load_splits
+    from trainers.schema import DataConfig
+    from omegaconf import OmegaConf
+
+    job_dir, _ = default_job
+    model = keras.models.load_model(job_dir / "checkpoints" / "best.keras")
+    splits = load_splits(OmegaConf.structured(DataConfig(name="digits", task="multiclass", input_kind="image",
+                                                         val_fraction=0.15, test_fraction=0.2, max_train_samples=600)))
+    predictions = model.predict(splits.x_test, verbose=0)
+    assert predictions.shape == (len(splits.x_test), 10)
+    accuracy = float(np.mean(predictions.argmax(axis=1) == splits.y_test))
+    assert accuracy == pytest.approx(metrics_of(job_dir)["test"]["accuracy"], abs=1e-6)
+
+
+def test_console_ends_with_where_outputs_went_and_best_metric(default_job):
+    job_dir, result = default_job
+    tail = result.stdout.strip().splitlines()[-6:]
+    assert tail[0].startswith("Best val_loss: ")
+    assert any(str(job_dir / "checkpoints" / "best.keras") in line for line in tail)
+    assert any(line.strip().startswith("TensorBoard: tensorboard --logdir") for line in tail)
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path, default_job):
+    result = run_launch(*QUICK, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, again = metrics_of(default_job[0]), metrics_of(tmp_path)
+    assert [epoch["val_loss"] for epoch in first["history"]] == [epoch["val_loss"] for epoch in again["history"]]
+    assert first["test"] == again["test"]
+
+
+def test_rerun_in_the_same_folder_resumes_after_the_last_epoch(tmp_path):
+    first = run_launch("trainer.epochs=2", "data.max_train_samples=300", f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = metrics_of(tmp_path)["history"]
+    second = run_launch("trainer.epochs=4", "data.max_train_samples=300", f"hydra.run.dir={tmp_path}")
+    assert second.returncode == 0, second.stderr[-3000:]
+    after = metrics_of(tmp_path)
+    assert after["resumed_from_epoch"] == 2 and after["epochs_run"] == 4
+    assert after["history"][:2] == before  # the first two epochs were not trained again
+    assert [epoch["epoch"] for epoch in after["history"]] == [1, 2, 3, 4]
+
+
+def test_two_replica_mirrored_strategy_on_logical_cpus(tmp_path):
+    result = run_launch("distribution.cpu_replicas=2", "distribution.scale_lr=true", "trainer.batch_size=32",
+                        "lr=5e-4", *QUICK, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = metrics_of(tmp_path)
+    assert metrics["replicas"] == 2 and metrics["global_batch_size"] == 64
+    assert metrics["learning_rate"] == pytest.approx(1e-3)  # linear scaling by replicas
+    assert metrics["test"]["accuracy"] > 0.2  # it learned something across both replicas
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["model=lstm"], {"accuracy"}),
+        (["model=gru", "data=digits_multilabel", "metric=val_auc"], {"accuracy", "auc"}),
+        (["model=mlp", "data=breast_cancer", "optimizer=sgd"], {"accuracy", "auc"}),
+        (["model=mlp", "data=diabetes", "optimizer=rmsprop", "lr=1e-2"], {"mae"}),
+    ],
+)
+def test_each_task_trains_from_the_command_line(tmp_path, overrides, expected):
+    result = run_launch(*overrides, "trainer.epochs=2", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = metrics_of(tmp_path)
+    assert expected | {"loss"} == set(metrics["test"])
+    if "metric=val_auc" in overrides:
+        assert metrics["mode"] == "max"
+
+
+def test_mixed_bfloat16_job_saves_a_loadable_model(tmp_path):
+    result = run_launch("precision=mixed_bfloat16", "trainer.epochs=1", "data.max_train_samples=300", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert metrics_of(tmp_path)["precision"] == "mixed_bfloat16"
+    assert (tmp_path / "checkpoints" / "best.keras").stat().st_size > 0
+
+
+def test_every_callback_can_be_switched_off_from_the_command_line(tmp_path):
+    callbacks = ("early_stopping", "reduce_lr_on_plateau", "checkpoint", "tensorboard")
+    switches = [f"trainer.callbacks.{name}.enabled=false" for name in callbacks]
+    result = run_launch(*switches, "trainer.epochs=2", "data.max_train_samples=300", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "tensorboard").exists()
+    metrics = metrics_of(tmp_path)
+    assert metrics["checkpoint"] is None and metrics["epochs_run"] == 2
+    # Without ReduceLROnPlateau the learning rate never moves.
+    assert {epoch["learning_rate"] for epoch in metrics["history"]} == {pytest.approx(1e-3)}
+
+
+@pytest.fixture
+def tensorflow_unimportable(tmp_path):
+    """A PYTHONPATH under which importing tensorflow fails: proves an error came before any TF work."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "tensorflow.py").write_text("raise ImportError('tensorflow must not be imported for a bad config')\n")
+    return {"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.mark.parametrize(
+    "override,words",
+    [
+        ("lr=-0.1", ["`lr`", "-0.1", "greater than 0"]),
+        ("trainer.batch_size=0", ["`trainer.batch_size`", "0", "at least 1"]),
+        ("precision=fp8", ["`precision`", "fp8", "mixed_bfloat16"]),
+        ("model=cnn data=diabetes".split()[0], []),  # valid on its own: checked below with the data
+    ],
+)
+def test_bad_input_is_refused_before_tensorflow_starts(tmp_path, tensorflow_unimportable, override, words):
+    if not words:
+        result = run_launch("model=cnn", "data=diabetes", f"hydra.run.dir={tmp_path}", env=tensorflow_unimportable)
+        words = ["model=cnn cannot serve data=diabetes", "mlp"]
+    else:
+        result = run_launch(override, f"hydra.run.dir={tmp_path}", env=tensorflow_unimportable)
+    assert result.returncode == 2, result.stderr[-2000:]
+    for word in words:
+        assert word in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "metrics.json").exists()

@@ -1,0 +1,102 @@
+"""Every config composes against its schema, and bad values are refused with a message that names the
+field, the value and what is allowed, before TensorFlow is imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
+
+from trainers.schema import ConfigError, register_schemas, validate
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+register_schemas()
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+def compose_job(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    "group,option",
+    [(group, option) for group in ("model", "data", "optimizer", "trainer") for option in group_options(group)],
+)
+def test_every_group_option_composes(group, option):
+    cfg = compose_job(f"{group}={option}")
+    assert OmegaConf.select(cfg, group) is not None
+    if group == "model":
+        assert cfg.model.name == option
+    if group in ("data", "optimizer"):
+        assert cfg[group].name == option
+
+
+def test_default_config_is_valid_and_offline():
+    cfg = compose_job()
+    validate(cfg)
+    assert (cfg.model.name, cfg.data.name, cfg.optimizer.name) == ("cnn", "digits", "adam")
+    assert cfg.data.path is None  # digits ship with scikit-learn: nothing to download
+
+
+@pytest.mark.parametrize("model", group_options("model"))
+def test_every_model_accepts_the_default_image_data(model):
+    validate(compose_job(f"model={model}"))
+
+
+def test_top_level_lr_and_seed_reach_the_job():
+    cfg = compose_job("lr=3e-4", "seed=7", "optimizer=sgd")
+    assert cfg.lr == pytest.approx(3e-4) and cfg.seed == 7 and cfg.optimizer.momentum == 0.9
+
+
+@pytest.mark.parametrize(
+    "override,field,allowed",
+    [
+        ("lr=0", "lr", "greater than 0"),
+        ("lr=-1e-3", "lr", "greater than 0"),
+        ("trainer.batch_size=0", "trainer.batch_size", "at least 1"),
+        ("trainer.epochs=0", "trainer.epochs", "at least 1"),
+        ("data.val_fraction=1.5", "data.val_fraction", "strictly between 0 and 1"),
+        ("data.val_fraction=0", "data.val_fraction", "strictly between 0 and 1"),
+        ("precision=float8", "precision", "auto, float32, mixed_float16, mixed_bfloat16"),
+        ("distribution.cpu_replicas=0", "distribution.cpu_replicas", "at least 1"),
+        ("mode=biggest", "mode", "auto, min, max"),
+        ("model.dropout=1.0", "model.dropout", "[0, 1)"),
+    ],
+)
+def test_bad_values_are_refused_with_field_value_and_allowed(override, field, allowed):
+    cfg = compose_job(override)
+    with pytest.raises(ConfigError) as refused:
+        validate(cfg)
+    message = str(refused.value)
+    received = override.split("=", 1)[1]
+    assert f"`{field}`" in message and allowed in message
+    assert received in message or str(float(received)) in message
+
+
+def test_wrong_type_is_refused_while_composing():
+    with pytest.raises((ConfigCompositionException, ValidationError)) as refused:
+        compose_job("lr=fast")
+    assert "lr" in str(refused.value) and "fast" in str(refused.value)
+
+
+@pytest.mark.parametrize("group", ["model", "data", "optimizer"])
+def test_unknown_group_option_lists_the_valid_ones(group):
+    with pytest.raises(ConfigCompositionException) as refused:
+        compose_job(f"{group}=nonexistent")
+    message = str(refused.value)
+    for option in group_options(group):
+        assert option in message
+
+
+def test_a_model_that_cannot_serve_the_data_is_refused():
+    cfg = compose_job("model=cnn", "data=breast_cancer")
+    with pytest.raises(ConfigError, match="model=cnn cannot serve data=breast_cancer.*Models that accept 'tabular' data: mlp"):
+        validate(cfg)
