@@ -22,9 +22,11 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from cluster.trial import current_epoch_hook  # noqa: E402
+from cluster.storage import StorageError  # noqa: E402
+from cluster.storage.session import JobUploads  # noqa: E402
+from cluster.trial import combine_epoch_hooks, current_epoch_hook  # noqa: E402
 from cluster.watch import watch_line  # noqa: E402
-from trainers.schema import ConfigError, register_schemas  # noqa: E402
+from trainers.schema import ConfigError, register_schemas, resolve_mode, validate  # noqa: E402
 
 register_schemas()
 
@@ -55,13 +57,25 @@ def main(cfg: DictConfig) -> dict:
     output_dir = hydra_cfg.runtime.output_dir
     if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
         print(watch_line(output_dir), flush=True)
+    uploads = None
     try:
+        validate(cfg)
+        # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds.
+        uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode))
+        # Uploads run on their own thread; the hook only queues what the epoch changed.
+        hook = combine_epoch_hooks(current_epoch_hook(), uploads and uploads.on_epoch_end)
         # The overrides (what the user set or swept) become HParams in TensorBoard.
-        metrics = train(cfg, output_dir, on_epoch_end=current_epoch_hook(), overrides=list(hydra_cfg.overrides.task))
+        metrics = train(cfg, output_dir, on_epoch_end=hook, overrides=list(hydra_cfg.overrides.task))
     except ConfigError as error:
         print(f"Config error: {error}", file=sys.stderr)
         sys.exit(2)
-    print("\n".join(summary_lines(metrics, output_dir)))
+    except StorageError as error:
+        print(f"Storage error: {error}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if uploads is not None:  # also when training failed: keep what it produced so far
+            uploads.finish()
+    print("\n".join(summary_lines(metrics, output_dir) + (uploads.summary_lines() if uploads else [])))
     return metrics
 
 

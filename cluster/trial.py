@@ -20,3 +20,16 @@ def install_epoch_hook(hook: Optional[EpochHook]) -> None:
 
 def current_epoch_hook() -> Optional[EpochHook]:
     return _hook
+
+
+def combine_epoch_hooks(*hooks: Optional[EpochHook]) -> Optional[EpochHook]:
+    """One hook calling each given hook in order (None entries skipped), e.g. Tune reporting + uploads."""
+    present = [hook for hook in hooks if hook is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    def combined(epoch: int, logs: dict, state_dir: str) -> None:
+        for hook in present:
+            hook(epoch, logs, state_dir)
+
+    return combined

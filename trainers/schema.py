@@ -157,12 +157,26 @@ class DistributionConfig:
 
 
 @dataclass
+class StorageConfig:
+    # gs://BUCKET/PREFIX or a local folder (relative: to the directory launch.py started in); null: no copies.
+    # Checked by cluster.storage before training; the trainer never reads this block.
+    uri: Optional[str] = "results"
+    # TensorBoard event files are copied this often while the job trains (and once at the end).
+    sync_seconds: float = 5.0
+    # Time one transfer may take, retries included, before it counts as failed (retried at the next sync).
+    upload_timeout_seconds: float = 300.0
+    # At the end of the job, how long to wait for the last uploads before giving up on them.
+    close_timeout_seconds: float = 600.0
+
+
+@dataclass
 class JobConfig:
     model: Any = MISSING
     data: Any = MISSING
     optimizer: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     distribution: DistributionConfig = field(default_factory=DistributionConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     lr: float = 1e-3
     seed: int = 0
     precision: str = "auto"
@@ -182,6 +196,7 @@ def register_schemas() -> None:
     store.store(group="model", name="rnn_schema", node=RNNConfig)
     store.store(group="data", name="data_schema", node=DataConfig)
     store.store(group="optimizer", name="optimizer_schema", node=OptimizerConfig)
+    store.store(group="storage", name="storage_schema", node=StorageConfig)
 
 
 # ---------------------------------------------------------------- value checks

@@ -1,0 +1,47 @@
+"""Object names of the bucket layout (README: "Storage and pull"). The only place that spells them.
+
+    <uri>/<sweep>/manifest.json                      leaderboard, best trial, command, configs, versions
+    <uri>/<sweep>/best.json                          pointer to the best trial (written last, replaced only by better)
+    <uri>/<sweep>/trials/<trial>/best.json           pointer to the trial's best checkpoint + its checksums
+    <uri>/<sweep>/trials/<trial>/checkpoints/best-e<epoch>-<id>.keras   immutable, one per improvement
+    <uri>/<sweep>/trials/<trial>/resolved_config.yaml
+    <uri>/<sweep>/trials/<trial>/metrics.json        final metrics (present once the trial finished)
+    <uri>/<sweep>/trials/<trial>/tensorboard/...     event files, synced every few seconds
+"""
+
+from __future__ import annotations
+
+import re
+
+MANIFEST = "manifest.json"
+POINTER = "best.json"
+TRIALS = "trials"
+CONFIG = "resolved_config.yaml"
+METRICS = "metrics.json"
+TENSORBOARD = "tensorboard"
+CHECKPOINTS = "checkpoints"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+-]{0,199}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Sweep and trial names become one path segment locally and in the bucket."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"Invalid {kind} name {name!r}: use 1-200 characters from letters, digits and ._=,+- "
+            f"starting with a letter or digit."
+        )
+    return name
+
+
+def sweep_key(sweep: str, *parts: str) -> str:
+    return "/".join([check_name("sweep", sweep), *parts])
+
+
+def trial_key(sweep: str, trial: str, *parts: str) -> str:
+    return "/".join([check_name("sweep", sweep), TRIALS, check_name("trial", trial), *parts])
+
+
+def checkpoint_key(sweep: str, trial: str, epoch: int, unique: str) -> str:
+    # Immutable names: a pointer never refers to an object that is later overwritten.
+    return trial_key(sweep, trial, CHECKPOINTS, f"best-e{epoch:04d}-{unique}.keras")

@@ -1,0 +1,98 @@
+"""Storage for one Hydra job, from its `storage` config: check the store before training, upload while
+training, and for a single run (which is a sweep of one trial) write the sweep manifest at the end.
+
+launch.py's task function uses it for `python launch.py` and, inside each Ray trial, for sweeps:
+
+    uploads = JobUploads.start(cfg.storage, HydraConfig.get(), metric, mode)   # StorageError: bad store
+    hook = combine_epoch_hooks(current_epoch_hook(), uploads.on_epoch_end)
+    try: train(...)
+    finally: uploads.finish()
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from . import layout, open_store
+from .base import Store
+from .manifest import write_sweep_manifest
+from .uploader import TrialUploader, UploadReport
+
+log = logging.getLogger(__name__)
+
+
+def sweep_name_of(folder: str | Path) -> str:
+    """Hydra's run/sweep folders are <root>/<date>/<time>: name the sweep `<date>_<time>`; any other
+    folder by its own name. Characters a bucket-safe name cannot hold become '-'."""
+    path = Path(folder)
+    name = f"{path.parent.name}_{path.name}" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", path.parent.name) else path.name
+    name = re.sub(r"[^A-Za-z0-9._=,+-]", "-", name).lstrip("._-=,+") or "sweep"
+    return layout.check_name("sweep", name[:200])
+
+
+def job_identity(hydra_cfg: Any) -> tuple[str, str, bool]:
+    """(sweep, trial, is_single_run) of the running Hydra job."""
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        trial = re.sub(r"[^A-Za-z0-9._=,+-]", "-", str(hydra_cfg.sweep.subdir)) or "0"
+        return sweep_name_of(hydra_cfg.sweep.dir), trial, False
+    return sweep_name_of(hydra_cfg.run.dir), "0", True
+
+
+class JobUploads:
+    def __init__(self, store: Store, uploader: TrialUploader, sweep: str, single_run: bool, close_timeout: float):
+        self.store, self.uploader, self.sweep = store, uploader, sweep
+        self.single_run, self.close_timeout = single_run, close_timeout
+        self.report: Optional[UploadReport] = None
+        self.best: Optional[dict] = None
+
+    @classmethod
+    def start(cls, storage_cfg: Any, hydra_cfg: Any, metric: str, mode: str) -> Optional["JobUploads"]:
+        """None when `storage.uri` is null. Raises StorageError (malformed URI, missing bucket, no
+        credentials, not writable) in seconds, before any training."""
+        if storage_cfg is None or storage_cfg.get("uri") is None:
+            return None
+        store = open_store(
+            storage_cfg.uri,
+            base_dir=hydra_cfg.runtime.cwd,  # relative folders mean the same in every trial process
+            retry_deadline=float(storage_cfg.upload_timeout_seconds),
+        )
+        store.check_writable()
+        sweep, trial, single_run = job_identity(hydra_cfg)
+        uploader = TrialUploader(
+            store, sweep, trial, hydra_cfg.runtime.output_dir, metric, mode, sync_seconds=float(storage_cfg.sync_seconds)
+        )
+        return cls(store, uploader, sweep, single_run, float(storage_cfg.close_timeout_seconds))
+
+    @property
+    def on_epoch_end(self):
+        return self.uploader.on_epoch_end
+
+    @property
+    def trial_uri(self) -> str:
+        return f"{self.store.uri}/{layout.trial_key(self.sweep, self.uploader.trial)}"
+
+    def finish(self) -> UploadReport:
+        """Flush the uploads (bounded by storage.close_timeout_seconds). A single run then writes its
+        sweep's manifest and best pointer; a sweep's are written by the launcher after all trials."""
+        self.report = self.uploader.close(self.close_timeout)
+        if self.single_run and self.report.finished:
+            try:
+                self.best = write_sweep_manifest(self.store, self.sweep)
+            except Exception as error:  # noqa: BLE001 - the training result stands; say what is missing
+                log.error("Writing the manifest of %s/%s failed: %s", self.store.uri, self.sweep, error)
+                self.report.failures.append(f"manifest: {error}")
+        return self.report
+
+    def summary_lines(self) -> list[str]:
+        if self.report is None:
+            return []
+        line = f"  uploaded:    {self.trial_uri} ({self.report.summary()})"
+        lines = [line]
+        if self.single_run and self.best is not None:
+            lines.append(f"  pull:        python launch.py pull {self.store.uri}/{self.sweep} --to DIR")
+        return lines
