@@ -157,6 +157,17 @@ class DistributionConfig:
 
 
 @dataclass
+class ResourcesConfig:
+    # What one sweep trial asks Ray for (a plain `python launch.py` run ignores it). A model config may
+    # raise it for its own trials with `# @package _global_` and a `resources:` block.
+    cpus: float = 1
+    gpus: float = 0
+    # CPU-only rehearsal of a GPU sweep: when TensorFlow sees no GPU, a trial that Ray gave N GPU ids
+    # trains with distribution.cpu_replicas=N instead, so every multi-replica path runs without a GPU.
+    rehearse_gpus_on_cpu: bool = False
+
+
+@dataclass
 class StorageConfig:
     # gs://BUCKET/PREFIX or a local folder (relative: to the directory launch.py started in); null: no copies.
     # Checked by cluster.storage before training; the trainer never reads this block.
@@ -177,6 +188,7 @@ class JobConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     distribution: DistributionConfig = field(default_factory=DistributionConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     lr: float = 1e-3
     seed: int = 0
     precision: str = "auto"
@@ -272,6 +284,13 @@ def validate(cfg: DictConfig) -> None:
     replicas = cfg.distribution.cpu_replicas
     if replicas is not None:
         _check_positive_int("distribution.cpu_replicas", replicas, "distribution.cpu_replicas=2")
+
+    resources = cfg.get("resources")
+    if resources is not None:
+        if not resources.cpus > 0:
+            _fail("resources.cpus", resources.cpus, "a number greater than 0", "resources.cpus=1")
+        if not resources.gpus >= 0:
+            _fail("resources.gpus", resources.gpus, "a number of at least 0", "resources.gpus=1")
 
     data = cfg.data
     _check_choice("data.task", data.task, TASKS)

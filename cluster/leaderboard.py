@@ -1,0 +1,77 @@
+"""The end-of-sweep summary: one row per trial (overrides, metric, best epoch, wall time, status), the best
+trial and its checkpoint; printed as a table and written as leaderboard.json and leaderboard.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+COLUMNS = ("job", "trial_id", "status", "value", "best_epoch", "epochs", "wall_time_s", "overrides", "job_dir", "checkpoint")
+
+
+@dataclass
+class Row:
+    job: int
+    trial_id: str
+    # COMPLETED: the job ran to its end; STOPPED: the scheduler ended it early; FAILED: it kept failing.
+    status: str
+    value: Optional[float]
+    best_epoch: Optional[int]
+    epochs: Optional[int]
+    wall_time_s: Optional[float]
+    overrides: str
+    job_dir: str
+    checkpoint: Optional[str]
+    error: Optional[str] = None
+
+
+def best_row(rows: list[Row], mode: str) -> Optional[Row]:
+    scored = [row for row in rows if row.value is not None and not math.isnan(row.value)]
+    if not scored:
+        return None
+    return (min if mode == "min" else max)(scored, key=lambda row: row.value)
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[Row], metric: str, mode: str) -> str:
+    best = best_row(rows, mode)
+    header = ("", "job", "overrides", f"{metric} ({mode})", "best epoch", "wall time", "status")
+    lines = [
+        ("*" if best is not None and row is best else "", str(row.job), row.overrides or "(none)", _fmt(row.value),
+         _fmt(row.best_epoch), f"{row.wall_time_s:.0f} s" if row.wall_time_s is not None else "-", row.status)
+        for row in sorted(rows, key=lambda row: row.job)
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+    render = lambda cells: "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [render(header), render(tuple("-" * width for width in widths)), *map(render, lines)]
+    if best is not None:
+        out.append(f"* best: job {best.job} ({best.overrides or 'no overrides'}), {metric}={best.value:.4f} at epoch "
+                   f"{best.best_epoch}; checkpoint: {best.checkpoint or '(none saved)'}")
+    else:
+        out.append("No trial reported the metric.")
+    return "\n".join(out)
+
+
+def write(rows: list[Row], metric: str, mode: str, sweep_dir: Path) -> tuple[Path, Path]:
+    best = best_row(rows, mode)
+    rows = sorted(rows, key=lambda row: row.job)
+    json_path, csv_path = sweep_dir / "leaderboard.json", sweep_dir / "leaderboard.csv"
+    json_path.write_text(json.dumps(
+        {"metric": metric, "mode": mode, "best": asdict(best) if best else None, "trials": [asdict(row) for row in rows]},
+        indent=1,
+    ))
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, "best"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**{key: getattr(row, key) for key in COLUMNS}, "best": row is best})
+    return json_path, csv_path

@@ -1,0 +1,207 @@
+"""What runs inside one Ray Tune trial's process: compose the Hydra job, point its logs at its own file,
+restore its state from Tune's latest checkpoint, report each epoch to Tune, run the task function.
+
+Mirrors what Hydra's own launchers do on a worker (Singleton state shipped over, setup_globals, run_job),
+so the job sees the same config, output folder and hydra.job.num/id as under the basic launcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .search_space import SearchSpace, trial_overrides
+
+log = logging.getLogger(__name__)
+
+TRIAL_LOG = "trial.log"
+TRIAL_RECORD = "trial.json"
+# The trainer keeps its resumable state here, inside the job's folder (trainers.job.STATE_DIR).
+STATE_DIR = "state"
+# Final-report keys (besides the metric): the task function's return value and a marker that the job ended.
+RETURN_KEY = "return_value"
+DONE_KEY = "job_finished"
+
+
+@dataclass
+class SweepPlan:
+    """Everything a trial needs, pickled once and shipped to every trial."""
+
+    hydra_context: Any
+    task_function: Any
+    config: Any  # the multirun's config (hydra.sweep.dir made absolute)
+    singleton_state: Any
+    metric: str
+    initial_job_idx: int = 0
+    # Grid: each job's overrides, by position. Search: the space a trial's sampled values come from.
+    jobs: Optional[list[list[str]]] = None
+    space: Optional[SearchSpace] = None
+
+    def job_of(self, trial_config: dict, trial_id: str) -> tuple[int, list[str]]:
+        """(hydra.job.num, overrides) of the trial."""
+        if self.jobs is not None:
+            index = int(trial_config["job"])
+            return self.initial_job_idx + index, list(self.jobs[index])
+        # Tune numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
+        return self.initial_job_idx + int(trial_id.rsplit("_", 1)[-1]), trial_overrides(self.space, trial_config)
+
+
+def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str):
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    sweep_config = plan.hydra_context.config_loader.load_sweep_config(plan.config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = trial_id
+        sweep_config.hydra.job.num = num
+    HydraConfig.instance().set_config(sweep_config)
+    job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    return sweep_config, job_dir
+
+
+def _redirect_output(path: Path) -> None:
+    """Everything this process prints from now on (Python, TensorFlow's C++ logs, Keras progress bars)
+    goes to the trial's own log file instead of the sweep's console. The process serves this trial only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _epochs_in(state_dir: Path) -> int:
+    try:
+        return int(json.loads((state_dir / "progress.json").read_text()).get("epochs_completed", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def _restore_state(job_dir: Path) -> None:
+    """After a retry (maybe on another node) put Tune's latest checkpoint in the job's state folder,
+    unless the folder already holds that epoch or a later one."""
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return
+    state_dir = job_dir / STATE_DIR
+    with checkpoint.as_directory() as directory:
+        saved = _epochs_in(Path(directory))
+        if saved > _epochs_in(state_dir):
+            staging = Path(tempfile.mkdtemp(dir=job_dir, prefix=".restore-"))
+            shutil.copytree(directory, staging / STATE_DIR)
+            shutil.rmtree(state_dir, ignore_errors=True)
+            os.replace(staging / STATE_DIR, state_dir)
+            shutil.rmtree(staging, ignore_errors=True)
+            print(f"[raylaunch] restored {state_dir} from Tune checkpoint (epoch {saved})", flush=True)
+        else:
+            print(f"[raylaunch] keeping {state_dir}: it holds epoch {_epochs_in(state_dir)} >= checkpoint's {saved}",
+                  flush=True)
+
+
+def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str]) -> dict:
+    """Where and as what this attempt runs: node, pid, GPUs (tests and post-mortems read this)."""
+    import ray
+
+    record_file = job_dir / TRIAL_RECORD
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {"attempts": []}
+    context = ray.get_runtime_context()
+    attempt = {
+        "pid": os.getpid(),
+        "node_id": context.get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "gpu_ids": [str(gpu) for gpu in ray.get_gpu_ids()],
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "started": time.time(),
+    }
+    record.update(trial_id=trial_id, overrides=overrides, log=str(job_dir / TRIAL_LOG))
+    record["attempts"].append(attempt)
+    record_file.write_text(json.dumps(record, indent=1))
+    return attempt
+
+
+def _as_json(value: Any) -> Optional[str]:
+    """One string, not a nested dict: Tune would print and log every nested key as its own column."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def returned_value(result_metrics: dict) -> Any:
+    """The task function's return value from a trial's final report (None when it did not finish)."""
+    text = (result_metrics or {}).get(RETURN_KEY)
+    return json.loads(text) if isinstance(text, str) else None
+
+
+def run_trial(config: dict, plan: SweepPlan) -> None:
+    """The Tune function trainable: one Hydra job."""
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import JobStatus, run_job, setup_globals
+    from omegaconf import read_write
+    from ray import tune
+
+    from .trial import install_epoch_hook
+
+    trial_id = tune.get_context().get_trial_id()
+    num, overrides = plan.job_of(config, trial_id)
+    Singleton.set_state(plan.singleton_state)
+    setup_globals()
+    sweep_config, job_dir = compose(plan, overrides, num, trial_id)
+    _redirect_output(job_dir / TRIAL_LOG)
+    print(f"[raylaunch] trial {trial_id}, job #{num}: {' '.join(overrides)}", flush=True)
+    attempt = _record_attempt(job_dir, trial_id, overrides)
+
+    # Rehearsal of a GPU sweep on CPU: as many CPU replicas as Ray gave GPU ids. The trainer only splits
+    # the CPU when TensorFlow sees no GPU, so on a real GPU node this changes nothing.
+    resources = sweep_config.get("resources")
+    if resources is not None and resources.get("rehearse_gpus_on_cpu") and attempt["gpu_ids"]:
+        with read_write(sweep_config):
+            sweep_config.distribution.cpu_replicas = len(attempt["gpu_ids"])
+
+    _restore_state(job_dir)
+    # Relative paths in the job config mean the same as for a local Hydra job (Tune runs the trial in its own folder).
+    runtime_cwd = str(sweep_config.hydra.runtime.cwd)
+    if os.path.isdir(runtime_cwd):
+        os.chdir(runtime_cwd)
+
+    last: dict = {}
+
+    def report_epoch(epoch: int, logs: dict, state_dir: str) -> None:
+        last.update(logs, epoch=epoch)
+        tune.report({**logs, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(state_dir))
+
+    install_epoch_hook(report_epoch)
+    try:
+        result = run_job(
+            hydra_context=plan.hydra_context,
+            task_function=plan.task_function,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+    except SystemExit as exit_:  # the task function's own error exit; Tune must see a failure
+        raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
+    finally:
+        install_epoch_hook(None)
+    if result.status == JobStatus.FAILED:
+        raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
+
+    value = result._return_value
+    final = {DONE_KEY: True, RETURN_KEY: _as_json(value), "epoch": last.get("epoch", 0)}
+    if isinstance(value, dict) and value.get("metric") == plan.metric and value.get("best_value") is not None:
+        final[plan.metric] = value["best_value"]
+        final["epoch"] = value.get("epochs_run", final["epoch"])
+    elif plan.metric in last:
+        final[plan.metric] = last[plan.metric]
+    tune.report(final)

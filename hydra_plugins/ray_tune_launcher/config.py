@@ -1,0 +1,62 @@
+"""Config schemas of the `ray_tune` launcher and sweeper, registered in Hydra's ConfigStore on import.
+
+Hydra imports every module under hydra_plugins/ at start-up, so this imports nothing heavy (and has no
+`from __future__ import annotations`: Hydra loads it outside sys.modules, where dataclasses cannot resolve
+string annotations).
+"""
+
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class RayTuneLauncherConf:
+    _target_: str = "hydra_plugins.ray_tune_launcher.ray_tune_launcher.RayTuneLauncher"
+    # Address of a running Ray cluster, e.g. 10.0.0.5:6379. null: $RAY_ADDRESS if set, else an embedded
+    # local Ray started for this sweep and stopped after it.
+    address: Optional[str] = None
+    # Extra ray.init keywords. Only the keys set here are passed, which matters when attaching to a
+    # cluster (a default object_store_memory breaks attaching); e.g. {num_cpus: 2, num_gpus: 2} locally.
+    init: Dict[str, Any] = field(default_factory=dict)
+    # Seconds to wait for the cluster address to answer before giving up with an error.
+    connect_timeout_s: float = 10.0
+    # Trials running at once (null: as many as the cluster's resources allow).
+    max_concurrent_trials: Optional[int] = None
+    # Times a trial whose process or node died is restarted from its last epoch's checkpoint.
+    max_failures: int = 2
+    # Tune checkpoints (each a copy of the job's state/ folder) kept per trial.
+    checkpoints_to_keep: int = 1
+    # Tune's console progress view: 0 silent, 1 status updates, 2 also every reported epoch.
+    verbose: int = 1
+
+
+@dataclass
+class SchedulerConf:
+    # asha (asynchronous successive halving: stops trials that are behind at each rung) or fifo (none).
+    name: str = "asha"
+    # Epochs every trial runs before it can be stopped.
+    grace_period: int = 1
+    reduction_factor: float = 2
+    # Last epoch a trial may reach (null: trainer.epochs of the composed job).
+    max_t: Optional[int] = None
+
+
+@dataclass
+class RayTuneSweeperConf:
+    _target_: str = "hydra_plugins.ray_tune_launcher.ray_tune_sweeper.RayTuneSweeper"
+    # Samples drawn from the interval()/choice()/range() overrides, for each combination of the comma
+    # lists. Without such overrides the sweep is the plain grid Hydra's basic sweeper would run.
+    num_samples: int = 1
+    # Early stopping across trials (null: every trial runs all its epochs).
+    scheduler: Optional[SchedulerConf] = None
+    # Seed for the sampled values (null: random); a given seed draws the same trials again.
+    seed: Optional[int] = None
+    # Grid only: jobs per Tune run (null: all at once), as in Hydra's basic sweeper.
+    max_batch_size: Optional[int] = None
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="ray_tune", node=RayTuneLauncherConf, provider="raylaunch")
+ConfigStore.instance().store(group="hydra/sweeper", name="ray_tune", node=RayTuneSweeperConf, provider="raylaunch")

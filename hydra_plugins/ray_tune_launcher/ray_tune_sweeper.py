@@ -1,0 +1,38 @@
+"""Hydra's sweep syntax on Ray Tune: comma lists stay a grid; interval(), tag(log, interval()), choice()
+and range() become sampled Tune search spaces, with an optional early-stopping scheduler.
+Cheap to import: the work happens in cluster.search_space and cluster.tune_launcher."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from omegaconf import OmegaConf
+
+from . import config as _config  # noqa: F401  (registers the config schemas)
+
+
+class RayTuneSweeper(BasicSweeper):
+    def __init__(self, num_samples: int = 1, scheduler: Any = None, seed: Optional[int] = None,
+                 max_batch_size: Optional[int] = None) -> None:
+        super().__init__(max_batch_size=max_batch_size)
+        self.num_samples = num_samples
+        self.scheduler = OmegaConf.to_container(scheduler) if OmegaConf.is_config(scheduler) else scheduler
+        self.seed = seed
+
+    def sweep(self, arguments: List[str]) -> Any:
+        from cluster.search_space import needs_tune_search
+
+        if self.num_samples == 1 and self.scheduler is None and not needs_tune_search(arguments):
+            return super().sweep(arguments)  # a plain grid: Hydra's own expansion, then our launcher
+
+        from cluster.tune_launcher import launch_search
+
+        assert self.config is not None and self.launcher is not None
+        return launch_search(
+            self.launcher,
+            arguments=list(arguments),
+            num_samples=self.num_samples,
+            scheduler=self.scheduler,
+            seed=self.seed,
+        )
