@@ -4,6 +4,8 @@
     python launch.py model=lstm lr=1e-4 trainer.epochs=3
     python launch.py --cfg job                         # print the composed config (Hydra's flags all work)
     python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)
+    python launch.py storage.uri=gs://my-bucket/exp    # also copy results to a bucket while training
+    python launch.py pull --list results               # sweeps in a store; `pull --help` for downloads
 
 Each job writes to its Hydra output folder: resolved_config.yaml, metrics.json, tensorboard/,
 checkpoints/best.keras (and state/ for resuming).
@@ -85,4 +87,8 @@ if __name__ == "__main__":
         from cluster.watch import main as tensorboard_main
 
         tensorboard_main(sys.argv[2:])
+    if sys.argv[1:2] == ["pull"]:
+        from cluster.pull import main as pull_main
+
+        sys.exit(pull_main(sys.argv[2:]))
     main()

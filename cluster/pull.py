@@ -1,0 +1,225 @@
+"""`python launch.py pull`: list the sweeps in a store, download the best trial's model (or the top k).
+
+    python launch.py pull --list gs://my-bucket/experiments              # sweeps, their trials, best metric
+    python launch.py pull gs://my-bucket/experiments/SWEEP --to ./best   # best model + config + metrics
+    python launch.py pull gs://my-bucket/experiments/SWEEP --top 3 --to ./top
+
+Every file is downloaded into a staging folder inside the target, checked against the checksum the
+store reports and the one recorded when it was uploaded, and only then moved into place: a corrupt
+object leaves nothing behind. Object names that would land outside the target are refused, existing
+files are never replaced without --overwrite, and the model is loaded with Keras' safe mode to prove
+it is usable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from .storage import IntegrityError, StorageError, UnsafePath, open_store, parse_uri
+from .storage import layout
+from .storage.base import Store, checksum_file
+from .storage.manifest import list_sweeps, read_sweep
+
+MODEL_FILE = "best.keras"
+
+EPILOG = """\
+Files of one trial: best.keras (its best checkpoint), resolved_config.yaml, metrics.json (once the trial
+finished), best.json (metric value, epoch, checksums), and with --tensorboard its event files. --top 1
+(default) puts them in DIR; --top K puts each trial's in DIR/<trial>/. A sweep still running (no best.json
+at its top yet) is ranked from its trials' own best.json records.
+Exit status: 0 done, 1 a download or check failed (nothing partial left behind), 2 bad arguments."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python launch.py pull",
+        description="List sweeps in a store (local folder or gs://bucket/prefix) or download a sweep's best model(s).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("uri", help="with --list: the store (storage.uri) or one sweep in it; otherwise STORE/SWEEP")
+    parser.add_argument("--list", action="store_true", help="list sweeps, their trials and best metric values")
+    parser.add_argument("--to", metavar="DIR", help="target folder (created if missing); required unless --list")
+    parser.add_argument("--top", type=int, default=1, metavar="K", help="download the K best trials (default 1)")
+    parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
+    parser.add_argument("--tensorboard", action="store_true", help="also download the trials' TensorBoard event files")
+    parser.add_argument("--no-load-check", dest="load_check", action="store_false",
+                        help="skip loading the model with keras.models.load_model(safe_mode=True)")
+    return parser
+
+
+# ---------------------------------------------------------------- helpers
+def split_sweep_uri(uri: str) -> tuple[Store, str]:
+    """STORE/SWEEP -> (store, sweep)."""
+    parsed = parse_uri(uri)
+    parent, _, sweep = parsed.prefix.rstrip("/").rpartition("/")
+    if not sweep or (parsed.scheme == "gs" and not parsed.prefix):
+        raise StorageError(f"{uri!r} names no sweep: expected STORE/SWEEP, e.g. gs://my-bucket/experiments/2026-01-31_12-00-00 "
+                           f"(`pull --list STORE` shows the sweeps).")
+    layout.check_name("sweep", sweep)
+    store_uri = type(parsed)(parsed.scheme, parsed.bucket, parent if parsed.scheme == "gs" else (parent or "/"))
+    return open_store(store_uri), sweep
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """`root/relative`, refusing names that are absolute or climb out of `root` (also through symlinks)."""
+    parts = relative.split("/")
+    if (not relative or relative.startswith("/") or "\\" in relative or "\x00" in relative
+            or any(part in ("", ".", "..") for part in parts)):
+        raise UnsafePath(f"Refusing object name {relative!r}: it would land outside {root}.")
+    target = root.joinpath(*parts)
+    resolved_root = root.resolve()
+    if not target.resolve().is_relative_to(resolved_root):
+        raise UnsafePath(f"Refusing object name {relative!r}: {target} resolves outside {root}.")
+    return target
+
+
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+
+
+# ---------------------------------------------------------------- list
+def list_command(uri: str) -> int:
+    store = open_store(uri)
+    sweeps = list_sweeps(store)
+    single = None
+    if not sweeps:
+        # Maybe the URI is one sweep.
+        try:
+            store, single = split_sweep_uri(uri)
+            sweeps = [single] if list_sweeps_in(store, single) else []
+        except StorageError:
+            sweeps = []
+    if not sweeps:
+        print(f"No sweeps in {uri}.")
+        return 0
+    for sweep in sweeps:
+        info = read_sweep(store, sweep)
+        best = info["best"] or (info["ranked"][0]["pointer"] if info["ranked"] else None)
+        state = "finished" if info["finished"] else "running or interrupted (no best.json yet)"
+        head = f"{store.uri}/{sweep}  [{state}]"
+        if best:
+            head += f"  best: trial {best['trial']}, {best['metric']} {_fmt(best['value'])} ({best['mode']})"
+        print(head)
+        rows = [("", "trial", "value", "epoch", "finished", "checkpoint")]
+        top = info["ranked"][0]["trial"] if info["ranked"] else None
+        for record in info["records"]:
+            pointer = record["pointer"] or {}
+            checkpoint = (pointer.get("checkpoint") or {}).get("key", "-").rpartition(f"/{record['trial']}/")[2]
+            rows.append(("*" if record["trial"] == top else "", record["trial"], _fmt(pointer.get("value")),
+                         _fmt(pointer.get("epoch")), "yes" if record["finished"] else "no", checkpoint))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def list_sweeps_in(store: Store, sweep: str) -> bool:
+    return bool(store.list_dirs(f"{sweep}/{layout.TRIALS}/"))
+
+
+# ---------------------------------------------------------------- download
+def _plan(store: Store, sweep: str, record: dict, with_tensorboard: bool) -> list[tuple[str, str, Optional[dict]]]:
+    """(object key, local relative name, checksums recorded at upload or None) for one trial."""
+    trial = layout.check_name("trial", record["trial"])
+    pointer = record["pointer"]
+    checkpoint = pointer.get("checkpoint") or {}
+    key = checkpoint.get("key", "")
+    own_folder = layout.trial_key(sweep, trial, layout.CHECKPOINTS) + "/"
+    if not key.startswith(own_folder) or any(p in ("", ".", "..") for p in key.split("/")):
+        raise UnsafePath(f"Refusing checkpoint name {key!r} in {store.uri}/{layout.trial_key(sweep, trial, layout.POINTER)}: "
+                         f"it is not inside {own_folder}.")
+    plan = [(key, MODEL_FILE, checkpoint), (layout.trial_key(sweep, trial, layout.POINTER), layout.POINTER, None),
+            (layout.trial_key(sweep, trial, layout.CONFIG), layout.CONFIG, None)]
+    if record["finished"]:
+        plan.append((layout.trial_key(sweep, trial, layout.METRICS), layout.METRICS, None))
+    if with_tensorboard:
+        prefix = layout.trial_key(sweep, trial, layout.TENSORBOARD) + "/"
+        for info in store.list(prefix):
+            plan.append((info.key, layout.TENSORBOARD + "/" + info.key[len(prefix):], None))
+    return plan
+
+
+def _download(store: Store, key: str, target: Path, recorded: Optional[dict]) -> None:
+    info = store.download_file(key, target)  # checked against the store's own checksum
+    if recorded:
+        got = checksum_file(target)
+        if (got.size, got.crc32c) != (recorded.get("size"), recorded.get("crc32c")):
+            raise IntegrityError(
+                f"{store.uri}/{key}: {got.size} bytes with crc32c {got.crc32c}, but {recorded.get('size')} bytes "
+                f"with crc32c {recorded.get('crc32c')} were uploaded. The object is corrupt or was replaced; not using it."
+            )
+    del info
+
+
+def pull_command(uri: str, to: str, top: int, overwrite: bool, with_tensorboard: bool, load_check: bool) -> int:
+    store, sweep = split_sweep_uri(uri)
+    info = read_sweep(store, sweep)
+    ranked = info["ranked"][:top]
+    if not ranked:
+        raise StorageError(f"No trial of {store.uri}/{sweep} has uploaded a checkpoint yet.")
+    if not info["finished"]:
+        print(f"Note: {sweep} has no best.json yet (still running or interrupted); ranking its trials' own records.")
+    root = Path(to)
+    root.mkdir(parents=True, exist_ok=True)
+
+    # Everything is planned and checked before the first byte moves.
+    jobs: list[tuple[str, Path, Optional[dict], str]] = []
+    for record in ranked:
+        for key, relative, recorded in _plan(store, sweep, record, with_tensorboard):
+            local = relative if top == 1 else f"{record['trial']}/{relative}"
+            jobs.append((key, safe_join(root, local), recorded, local))
+    existing = [str(path) for _, path, _, _ in jobs if path.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{len(existing)} file(s) already exist, e.g. {existing[0]}; pass --overwrite to replace them or choose another --to."
+        )
+
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".raylaunch-pull-"))
+    try:
+        for key, _, recorded, local in jobs:
+            part = staging.joinpath(*local.split("/"))
+            part.parent.mkdir(parents=True, exist_ok=True)
+            _download(store, key, part, recorded)
+        # All verified: move into place.
+        for _, path, _, local in jobs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging.joinpath(*local.split("/")), path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    for rank, record in enumerate(ranked, 1):
+        folder = root if top == 1 else safe_join(root, record["trial"])
+        pointer = record["pointer"]
+        model = folder / MODEL_FILE
+        line = (f"#{rank} trial {record['trial']}: {pointer['metric']} {_fmt(pointer['value'])} at epoch {pointer['epoch']} "
+                f"-> {folder}")
+        if load_check:
+            from trainers.export import check_loadable
+
+            line += f"  ({check_loadable(str(model))})"
+        print(line)
+    print(f"Checksums verified for {len(jobs)} file(s); load a model with keras.models.load_model('{root / (MODEL_FILE if top == 1 else '<trial>/' + MODEL_FILE)}').")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error(f"--top must be at least 1, received {args.top}")
+    if not args.list and not args.to:
+        parser.error("--to DIR is required to download (or pass --list to list sweeps)")
+    try:
+        if args.list:
+            return list_command(args.uri)
+        return pull_command(args.uri, args.to, args.top, args.overwrite, args.tensorboard, args.load_check)
+    except (StorageError, FileExistsError, ValueError) as error:
+        print(f"pull: error: {error}", file=sys.stderr)
+        return 1
