@@ -203,11 +203,12 @@ def register_schemas() -> None:
 
     store = ConfigStore.instance()
     store.store(name="job_schema", node=JobConfig)
-    store.store(group="model", name="mlp_schema", node=MLPConfig)
-    store.store(group="model", name="cnn_schema", node=CNNConfig)
-    store.store(group="model", name="rnn_schema", node=RNNConfig)
-    store.store(group="data", name="data_schema", node=DataConfig)
-    store.store(group="optimizer", name="optimizer_schema", node=OptimizerConfig)
+    # In their own group, so `model=...` and its error messages list only real models.
+    store.store(group="schema/model", name="mlp", node=MLPConfig)
+    store.store(group="schema/model", name="cnn", node=CNNConfig)
+    store.store(group="schema/model", name="rnn", node=RNNConfig)
+    store.store(group="schema/data", name="data", node=DataConfig)
+    store.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
     store.store(group="storage", name="storage_schema", node=StorageConfig)
 
 
