@@ -60,16 +60,21 @@ def job_hparams(cfg: DictConfig, overrides: Iterable[str] = ()) -> dict[str, HPa
         value = _plain(OmegaConf.select(cfg, key, default=None))
         if value is not None:
             values[name] = value
+    for key, raw in _parse_overrides(overrides):
+        value = _plain(OmegaConf.select(cfg, key.replace("/", "."), default=None))
+        values[key] = raw if value is None else value  # a group choice: its name
+    return values
+
+
+def _parse_overrides(overrides: Iterable[str]) -> list[tuple[str, str]]:
+    result = []
     for override in overrides:
         key, sep, raw = override.partition("=")
         key = key.lstrip("+")
         if not sep or key.startswith("~") or key.startswith("hydra"):
             continue  # deletions and Hydra's own settings are not hyperparameters
-        key = key.split("@", 1)[0]
-        node = OmegaConf.select(cfg, key.replace("/", "."), default=None)
-        value = _plain(node)
-        values[key] = raw if value is None else value  # a group choice: its name
-    return values
+        result.append((key.split("@", 1)[0], raw))
+    return result
 
 
 def metric_names(model: keras.Model) -> list[tuple[str, str, str]]:
@@ -96,7 +101,14 @@ class HParamsSession(keras.callbacks.Callback):
     minutes, so a running trial's first epochs would not be visible.
     """
 
-    def __init__(self, log_dir: Union[str, Path], hparams: dict, metrics: Sequence[tuple[str, str, str]], tensorboards: Sequence = ()):
+    def __init__(
+        self,
+        log_dir: Union[str, Path],
+        hparams: dict,
+        metrics: Sequence[tuple[str, str, str]],
+        tensorboards: Sequence = (),
+        chosen: Iterable[str] = (),
+    ):
         super().__init__()
         import tensorflow as tf
         from tensorboard.plugins.hparams import api_pb2
@@ -107,7 +119,13 @@ class HParamsSession(keras.callbacks.Callback):
         types = {bool: api_pb2.DATA_TYPE_BOOL, int: api_pb2.DATA_TYPE_FLOAT64, float: api_pb2.DATA_TYPE_FLOAT64, str: api_pb2.DATA_TYPE_STRING}
         # No domains: each trial knows only its own values, and a one-value domain would make the
         # dashboard's filters hide every other trial. Types let it sort numbers as numbers.
-        hparam_infos = [api_pb2.HParamInfo(name=name, type=types[type(value)]) for name, value in hparams.items()]
+        # `differs` is what TensorBoard sorts by and shows first (5 hparams by default): claim it for the
+        # keys the user chose on the command line, which in a sweep are the swept ones.
+        chosen = set(chosen)
+        hparam_infos = [
+            api_pb2.HParamInfo(name=name, type=types[type(value)], differs=name in chosen)
+            for name, value in hparams.items()
+        ]
         metric_infos = [
             api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag, group=group), display_name=display)
             for tag, group, display in metrics
@@ -144,4 +162,6 @@ def session_callbacks(cfg: DictConfig, overrides: Iterable[str], model: keras.Mo
     tensorboards = [callback for callback in callbacks if isinstance(callback, keras.callbacks.TensorBoard)]
     if not tensorboards:
         return []
-    return [HParamsSession(tensorboards[0].log_dir, job_hparams(cfg, overrides), metric_names(model), tensorboards)]
+    overrides = list(overrides)
+    chosen = [key for key, _ in _parse_overrides(overrides)]
+    return [HParamsSession(tensorboards[0].log_dir, job_hparams(cfg, overrides), metric_names(model), tensorboards, chosen)]

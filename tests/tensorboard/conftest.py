@@ -1,0 +1,137 @@
+"""A small real sweep's log dir and a real TensorBoard serving it, shared by the tests in this folder.
+
+The trials are sibling job folders of one dir (`hydra.run.dir=<dir>/<n>`), the layout a multirun sweep
+writes, with the overrides a sweep would give each trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import LAUNCH, PROJECT_ROOT
+
+QUICK = ["trainer.epochs=2", "data.max_train_samples=300"]
+# Trial folder -> the overrides a sweep `model=cnn,mlp lr=...` would hand it.
+TRIALS = {
+    "0": {"model": "cnn", "lr": 0.001},
+    "1": {"model": "mlp", "lr": 0.001},
+    "2": {"model": "cnn", "lr": 0.003},
+}
+
+
+def trial_overrides(trial: dict) -> list[str]:
+    return [f"{key}={value}" for key, value in trial.items()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TensorBoard:
+    """`python launch.py tensorboard DIR` on 127.0.0.1, stopped by its pid.
+
+    Starting takes 15-30 s here (TensorBoard imports TensorFlow), so tests start it first and call
+    `wait_ready` once they need it.
+    """
+
+    def __init__(self, log_dir: Path, log_file: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log_file = log_file
+        self._log = open(log_file, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(LAUNCH), "tensorboard", str(log_dir), "--host", "127.0.0.1", "--port", str(self.port),
+             # Reload every second so a test sees new event data quickly.
+             "--", "--reload_interval", "1"],
+            cwd=str(PROJECT_ROOT), stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 120) -> "TensorBoard":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"TensorBoard exited: {self._log_file.read_text()[-2000:]}"
+            try:
+                if requests.get(f"{self.url}/data/runs", timeout=2).ok:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"TensorBoard did not answer on {self.url}: {self._log_file.read_text()[-2000:]}")
+
+    def get(self, path: str, **params):
+        response = requests.get(f"{self.url}{path}", params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict):
+        response = requests.post(f"{self.url}{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def session_groups(self) -> dict:
+        """HParams rows as the dashboard's table asks for them, by name (the trial's run)."""
+        answer = self.post("/data/plugin/hparams/session_groups", {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+            "colParams": [], "startIndex": 0, "sliceSize": 100,
+            "aggregationType": "AGGREGATION_AVG", "includeMetrics": True,
+        })
+        return {group["name"]: group for group in answer.get("sessionGroups", [])}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+def history_of(job_dir: Path) -> list[dict]:
+    return json.loads((job_dir / "metrics.json").read_text())["history"]
+
+
+@pytest.fixture(scope="package")
+def sweep(tmp_path_factory):
+    """Three trials trained for real, all at once, while TensorBoard starts on their dir (about 60 s on 2 cores)."""
+    root = tmp_path_factory.mktemp("sweep")
+    server = TensorBoard(root, tmp_path_factory.mktemp("tensorboard") / "tensorboard.log")
+    try:
+        processes = {
+            name: subprocess.Popen(
+                [sys.executable, str(LAUNCH), *QUICK, *trial_overrides(trial), f"hydra.run.dir={root / name}"],
+                cwd=str(PROJECT_ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for name, trial in TRIALS.items()
+        }
+        for name, process in processes.items():
+            output, _ = process.communicate(timeout=600)
+            assert process.returncode == 0, f"trial {name} failed:\n{output[-3000:]}"
+            assert f"Watch it: tensorboard --logdir {root / name}" in output, output[-2000:]
+        yield root, server.wait_ready()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="package")
+def sweep_dir(sweep) -> Path:
+    return sweep[0]
+
+
+@pytest.fixture(scope="package")
+def sweep_tensorboard(sweep) -> TensorBoard:
+    return sweep[1]
