@@ -53,19 +53,19 @@ def summary_lines(metrics: dict, output_dir: str) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
-    from trainers.job import train
-
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
-    if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
-        print(watch_line(output_dir), flush=True)
     uploads = None
     try:
         validate(cfg)
+        if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
+            print(watch_line(output_dir), flush=True)
         # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds.
         uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode))
         # Uploads run on their own thread; the hook only queues what the epoch changed.
         hook = combine_epoch_hooks(current_epoch_hook(), uploads and uploads.on_epoch_end)
+        from trainers.job import train  # TensorFlow loads here, after the cheap checks above
+
         # The overrides (what the user set or swept) become HParams in TensorBoard.
         metrics = train(cfg, output_dir, on_epoch_end=hook, overrides=list(hydra_cfg.overrides.task))
     except ConfigError as error:

@@ -209,7 +209,7 @@ def register_schemas() -> None:
     store.store(group="schema/model", name="rnn", node=RNNConfig)
     store.store(group="schema/data", name="data", node=DataConfig)
     store.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
-    store.store(group="storage", name="storage_schema", node=StorageConfig)
+    store.store(group="schema/storage", name="storage", node=StorageConfig)
 
 
 # ---------------------------------------------------------------- value checks

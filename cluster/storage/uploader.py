@@ -54,13 +54,19 @@ class _Best:
 class UploadReport:
     uploaded: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # Failures of the final pass at close(): what is missing from the store (earlier ones were retried).
+    unsynced: list[str] = field(default_factory=list)
     checkpoint: Optional[dict] = None  # the trial's best.json record after the last checkpoint upload
     finished: bool = True  # False when close() gave up waiting
 
     def summary(self) -> str:
         text = f"{len(self.uploaded)} object(s) uploaded"
-        if self.failures:
-            text += f", {len(self.failures)} failure(s), last: {self.failures[-1]}"
+        if self.unsynced:
+            text += f", {len(self.unsynced)} NOT uploaded (last: {self.unsynced[-1]})"
+        elif self.failures:
+            text += f", {len(self.failures)} failed transfer(s) retried (last: {self.failures[-1]})"
+        if not self.finished:
+            text += ", gave up waiting for the rest"
         return text
 
 
@@ -116,8 +122,10 @@ class TrialUploader:
                 "Uploads to %s did not finish within %.0f s; what is not uploaded stays in %s.",
                 self._trial_uri(), timeout, self.job_dir,
             )
+        elif self.report.unsynced:
+            log.error("Uploads to %s incomplete, not in the store: %s", self._trial_uri(), "; ".join(self.report.unsynced))
         elif self.report.failures:
-            log.error("Uploads to %s ended with failures: %s", self._trial_uri(), self.report.summary())
+            log.warning("Uploaded to %s after retrying failed transfers: %s", self._trial_uri(), self.report.summary())
         else:
             log.info("Uploaded to %s: %s", self._trial_uri(), self.report.summary())
         return self.report
@@ -141,6 +149,7 @@ class TrialUploader:
                     except queue.Empty:
                         break
                 closing = any(kind == "close" for kind, _ in messages)
+                failures_before = len(self.report.failures)
                 for _, best in messages:
                     if best is not None:
                         self._pending = best
@@ -149,6 +158,7 @@ class TrialUploader:
                     self._sync_files(final=closing)
                     next_sync = time.monotonic() + self.sync_seconds
                 if closing:
+                    self.report.unsynced = self.report.failures[failures_before:]
                     return
         except Exception as error:  # noqa: BLE001 - the thread must say why it stopped, never die silently
             log.exception("Upload thread for %s stopped: %s", self._trial_uri(), error)

@@ -1,0 +1,169 @@
+"""The trial uploader: uploads while the job trains, off the training thread, and faults it survives."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+
+from cluster.storage import open_store
+from cluster.storage.base import checksum_bytes
+from cluster.storage.pointers import read_json
+from cluster.storage.uploader import TrialUploader
+from cluster.trial import combine_epoch_hooks
+
+from .jobdir import JobFolder
+
+MiB = 1 << 20
+POINTER = "sw/trials/3/best.json"
+
+
+def wait_for(condition, timeout=20.0, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    return condition()
+
+
+def pointer(store):
+    return read_json(store, POINTER)[0]
+
+
+def assert_pointer_names_a_complete_object(store):
+    """What `pull` relies on: the pointer's checkpoint exists with exactly the recorded bytes."""
+    record = pointer(store)
+    data, _ = store.read_bytes(record["checkpoint"]["key"])
+    sums = checksum_bytes(data)
+    assert (sums.size, sums.crc32c) == (record["checkpoint"]["size"], record["checkpoint"]["crc32c"])
+    return record, data
+
+
+def test_uploads_happen_while_training_and_keep_only_the_best(store_uri, tmp_path):
+    store = open_store(store_uri)
+    job = JobFolder(tmp_path / "job")
+    uploader = TrialUploader(store, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
+
+    uploader.on_epoch_end(*job.end_epoch(1, 0.9))
+    uploader.on_epoch_end(*job.end_epoch(2, 0.5))
+    # Before the job ends: the new best checkpoint and the event file are in the store.
+    assert wait_for(lambda: (pointer(store) or {}).get("epoch") == 2)
+    assert wait_for(lambda: store.stat("sw/trials/3/tensorboard/train/events.out.tfevents.1.host.1.v2"))
+    uploader.on_epoch_end(*job.end_epoch(3, 0.7))  # worse: no new checkpoint
+    job.finish()
+    report = uploader.close(timeout=30)
+
+    assert report.finished and not report.failures
+    record, data = assert_pointer_names_a_complete_object(store)
+    assert (record["value"], record["epoch"], record["metric"], record["mode"]) == (0.5, 2, "val_loss", "min")
+    assert data == (job.path / "checkpoints" / "best.keras").read_bytes()
+    # Superseded checkpoints are deleted once the pointer moved on.
+    assert [i.key for i in store.list("sw/trials/3/checkpoints/")] == [record["checkpoint"]["key"]]
+    assert store.read_bytes("sw/trials/3/metrics.json")[0] == (job.path / "metrics.json").read_bytes()
+    assert store.read_bytes("sw/trials/3/resolved_config.yaml")[0] == (job.path / "resolved_config.yaml").read_bytes()
+    # The event file as it was at the end (3 epochs), not the first sync's copy.
+    assert store.read_bytes("sw/trials/3/tensorboard/train/events.out.tfevents.1.host.1.v2")[0] == job.events.read_bytes()
+
+
+def test_a_late_worse_attempt_of_the_trial_never_replaces_the_better_checkpoint(store_uri, tmp_path):
+    store = open_store(store_uri)
+    first = JobFolder(tmp_path / "attempt1")
+    uploader = TrialUploader(store, "sw", "3", first.path, "val_loss", "min", sync_seconds=0.2)
+    uploader.on_epoch_end(*first.end_epoch(1, 0.3))
+    assert not uploader.close(timeout=30).failures
+    good = pointer(store)
+
+    # The same trial restarted from scratch elsewhere (say its node died) reaches only 0.6.
+    second = JobFolder(tmp_path / "attempt2")
+    late = TrialUploader(store, "sw", "3", second.path, "val_loss", "min", sync_seconds=0.2)
+    late.on_epoch_end(*second.end_epoch(1, 0.6))
+    assert not late.close(timeout=30).failures
+
+    assert pointer(store) == good
+    _, data = assert_pointer_names_a_complete_object(store)
+    assert data == (first.path / "checkpoints" / "best.keras").read_bytes()
+
+
+def test_combined_hooks_each_see_every_epoch(tmp_path):
+    seen = []
+    hook = combine_epoch_hooks(None, lambda e, logs, s: seen.append(("tune", e)), lambda e, logs, s: seen.append(("upload", e)))
+    hook(1, {}, str(tmp_path))
+    assert seen == [("tune", 1), ("upload", 1)]
+    assert combine_epoch_hooks(None, None) is None
+
+
+def test_store_down_does_not_block_training_and_failures_are_logged(gcs_disk, tmp_path, caplog):
+    server, bucket = gcs_disk
+    store = open_store(f"gs://{bucket}/exp", request_timeout=2, retry_deadline=3)
+    job = JobFolder(tmp_path / "job")
+    caplog.set_level(logging.WARNING, logger="cluster.storage.uploader")
+    uploader = TrialUploader(store, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
+    server.stop(kill=True)
+
+    slowest = 0.0
+    for epoch, value in enumerate([0.9, 0.8, 0.7], 1):
+        started = time.perf_counter()
+        uploader.on_epoch_end(*job.end_epoch(epoch, value))
+        slowest = max(slowest, time.perf_counter() - started)
+    assert slowest < 0.05, f"the epoch hook blocked training for {slowest:.3f} s"
+    assert wait_for(lambda: "Upload failed" in caplog.text, timeout=30), "failures must show in the trial's log"
+    assert "sw/trials/3" in caplog.text
+
+    # The bucket comes back: the pending checkpoint goes up before close() returns.
+    server.start()
+    job.finish()
+    report = uploader.close(timeout=60)
+    assert report.finished and report.failures and not report.unsynced  # the outage is in the report...
+    record, _ = assert_pointer_names_a_complete_object(store)  # ...and the final state is complete
+    assert (record["epoch"], record["value"]) == (3, 0.7)
+    assert store.stat("sw/trials/3/metrics.json") is not None
+
+
+def test_close_gives_up_at_its_deadline_when_the_store_stays_down(gcs_disk, tmp_path, caplog):
+    server, bucket = gcs_disk
+    store = open_store(f"gs://{bucket}/exp", request_timeout=2, retry_deadline=30)
+    job = JobFolder(tmp_path / "job")
+    uploader = TrialUploader(store, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
+    server.stop(kill=True)
+    uploader.on_epoch_end(*job.end_epoch(1, 0.9))
+    started = time.monotonic()
+    report = uploader.close(timeout=3)
+    assert time.monotonic() - started < 5
+    assert not report.finished
+    assert "did not finish within 3 s" in caplog.text
+
+
+def test_server_killed_mid_upload_never_leaves_a_pointer_to_a_partial_object(gcs_disk, tmp_path, caplog):
+    server, bucket = gcs_disk
+    # 12 MiB in 256 KiB chunks: a resumable upload of ~48 requests, about 2-3 s against the emulator.
+    store = open_store(f"gs://{bucket}/exp", chunk_size=256 * 1024, request_timeout=5, retry_deadline=20)
+    job = JobFolder(tmp_path / "job")
+    caplog.set_level(logging.INFO, logger="cluster.storage.uploader")
+    uploader = TrialUploader(store, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
+    uploader.on_epoch_end(*job.end_epoch(1, 0.9, checkpoint=os.urandom(64 * 1024)))
+    assert wait_for(lambda: (pointer(store) or {}).get("epoch") == 1)
+
+    big = os.urandom(12 * MiB)
+    uploader.on_epoch_end(*job.end_epoch(2, 0.5, checkpoint=big))
+    time.sleep(0.6)
+    assert pointer(store)["epoch"] == 1, "the upload finished before the server could be stopped mid-way"
+    server.stop(kill=True)
+    time.sleep(1.5)
+    server.start()
+    # While and after the outage: the pointer only ever names a complete object.
+    assert_pointer_names_a_complete_object(store)
+
+    job.finish()
+    report = uploader.close(timeout=90)
+    assert report.finished and not report.unsynced
+    record, data = assert_pointer_names_a_complete_object(store)
+    assert (record["epoch"], data) == (2, big)  # completed after the restart (resumed or re-sent)...
+    whole = checksum_bytes(big)
+    for info in store.list("sw/trials/3/checkpoints/"):  # ...and no partial object anywhere
+        assert (info.size, info.crc32c) == (whole.size, whole.crc32c), info
+    if report.failures:  # a lost upload session fails loudly, then the next sync re-sends
+        assert "Upload failed" in caplog.text
