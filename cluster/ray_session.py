@@ -7,10 +7,12 @@ import os
 import socket
 from typing import Any, Mapping, Optional
 
+from hydra.errors import CompactHydraException
+
 log = logging.getLogger(__name__)
 
 
-class ClusterUnreachable(RuntimeError):
+class ClusterUnreachable(CompactHydraException):
     """Nobody answers at the Ray address the sweep was given."""
 
 

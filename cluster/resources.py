@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 
-class ResourceError(RuntimeError):
+class ResourceError(CompactHydraException):
     """A trial asks for more than any node of the cluster has."""
 
 

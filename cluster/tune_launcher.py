@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from hydra.errors import CompactHydraException
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -23,6 +24,7 @@ from . import leaderboard
 from .resources import TrialResources, alive_node_capacities, check_fits, trial_resources
 from .search_space import build_search_space, representative_overrides, trial_overrides
 from .tune_trial import DONE_KEY, SweepPlan, returned_value, run_trial
+from .watch import watch_line
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,9 @@ EXPERIMENT = "tune"
 MANIFEST = "sweep.json"
 
 
-class SweepError(RuntimeError):
-    """The sweep cannot start; nothing was launched."""
+class SweepError(CompactHydraException):
+    """The sweep cannot start (nothing was launched), or some of its trials failed. Hydra prints only
+    the message, no traceback."""
 
 
 def _prepare(launcher) -> tuple[DictConfig, Path]:
@@ -43,6 +46,8 @@ def _prepare(launcher) -> tuple[DictConfig, Path]:
     with read_write(config.hydra):
         config.hydra.sweep.dir = str(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    # One TensorBoard over all trials (one run each, HParams included), printed before any trial starts.
+    print(watch_line(str(sweep_dir)), flush=True)
     return config, sweep_dir
 
 
@@ -87,6 +92,18 @@ def _objective(composed: Sequence[DictConfig]) -> tuple[str, str]:
             f"Sweep `metric`/`mode` in separate sweeps."
         )
     return pairs.pop()
+
+
+def _check_storage(composed: Sequence[DictConfig]):
+    """The bucket (or folder) every trial uploads to, proven writable before Ray starts: a bad
+    storage.uri, a missing bucket or missing credentials stop the sweep here, not in every trial."""
+    from .storage import StorageError
+    from .storage.sweep import SweepStorage
+
+    try:
+        return SweepStorage.check([_task_config(cfg) for cfg in composed])
+    except StorageError as error:
+        raise SweepError(f"Storage error, so no job of this sweep was started: {error}") from error
 
 
 def _settings(launcher) -> dict:
@@ -151,6 +168,11 @@ def _run_tune(
 
     # A final report may carry no metric (a job that had already finished reports its return value only).
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # Each job writes its own TensorBoard run with HParams; Ray's automatic TensorBoard logger would add a
+    # second run per trial under tune/ whose HParams experiment (only `job`) hides the jobs' hyperparameters.
+    # Its CSV and JSON loggers, which Tune's results rely on, are passed explicitly below.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources=resources_of)
     restore = _check_manifest(sweep_dir, manifest)
     if restore:
@@ -187,6 +209,7 @@ def _run_tune(
                 failure_config=tune.FailureConfig(max_failures=int(settings.get("max_failures", 2))),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=int(settings.get("checkpoints_to_keep", 1))),
                 verbose=int(settings.get("verbose", 1)),
+                callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
             ),
         )
     return tuner.fit()
@@ -255,10 +278,12 @@ def _row_and_return(result, num: int, sweep_config: DictConfig, metric: str, mod
     return row, job_return
 
 
-def _finish(rows: list, metric: str, mode: str, sweep_dir: Path) -> None:
+def _finish(rows: list, metric: str, mode: str, sweep_dir: Path, storage=None) -> None:
     json_path, csv_path = leaderboard.write(rows, metric, mode, sweep_dir)
     print("\n" + leaderboard.table(rows, metric, mode), flush=True)
     print(f"Leaderboard: {json_path} and {csv_path}", flush=True)
+    if storage is not None:  # the trials uploaded their files; the manifest, then the best pointer, come last
+        storage.finish(sweep_dir, rows)
 
 
 def launch_grid(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
@@ -270,6 +295,7 @@ def launch_grid(launcher, job_overrides: Sequence[Sequence[str]], initial_job_id
     jobs = [list(overrides) for overrides in job_overrides]
     composed = _compose_and_validate(launcher, jobs, initial_job_idx)
     metric, mode = _objective(composed)
+    storage = _check_storage(composed)
     requests = [trial_resources(_task_config(cfg)) for cfg in composed]
     log.info("Launching %d jobs on Ray Tune (%s, optimising %s %s)", len(jobs), sweep_dir, metric, mode)
     for index, overrides in enumerate(jobs):
@@ -298,7 +324,7 @@ def launch_grid(launcher, job_overrides: Sequence[Sequence[str]], initial_job_id
     finally:
         _disconnect(started)
     rows = [by_num[index][0] for index in sorted(by_num)]
-    _finish(rows, metric, mode, sweep_dir)
+    _finish(rows, metric, mode, sweep_dir, storage)
     return [by_num[index][1] for index in sorted(by_num)]
 
 
@@ -328,6 +354,7 @@ def launch_search(launcher, arguments: list[str], num_samples: int, scheduler: O
     samples = representative_overrides(space)
     composed = _compose_and_validate(launcher, samples, 0)
     metric, mode = _objective(composed)
+    storage = _check_storage(composed)
     total = space.num_trials(num_samples)
     log.info("Sampling %d trials on Ray Tune (%s, optimising %s %s): grid %s, sampled %s", total, sweep_dir,
              metric, mode, space.grid or "-", sorted(space.sampled) or "-")
@@ -367,7 +394,7 @@ def launch_search(launcher, arguments: list[str], num_samples: int, scheduler: O
     finally:
         _disconnect(started)
     rows = [by_num[num][0] for num in sorted(by_num)]
-    _finish(rows, metric, mode, sweep_dir)
+    _finish(rows, metric, mode, sweep_dir, storage)
     returns = [by_num[num][1] for num in sorted(by_num)]
     failed = [row for row in rows if row.status == "FAILED"]
     if failed:

@@ -130,6 +130,13 @@ def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str]) -> dict:
     return attempt
 
 
+def _record_end(job_dir: Path) -> None:
+    record_file = job_dir / TRIAL_RECORD
+    record = json.loads(record_file.read_text())
+    record["attempts"][-1]["ended"] = time.time()
+    record_file.write_text(json.dumps(record, indent=1))
+
+
 def _as_json(value: Any) -> Optional[str]:
     """One string, not a nested dict: Tune would print and log every nested key as its own column."""
     try:
@@ -194,6 +201,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
     finally:
         install_epoch_hook(None)
+    _record_end(job_dir)
     if result.status == JobStatus.FAILED:
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
 

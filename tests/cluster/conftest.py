@@ -1,0 +1,193 @@
+"""Ray fixtures for the sweep tests: a real two-node Ray cluster on 127.0.0.1 started with the `ray start`
+CLI once per session, and stopped by the pids of the processes it started (never `ray stop`: other
+people may run Ray on this machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import LAUNCH, PROJECT_ROOT
+
+RAY = str(Path(sys.executable).with_name("ray"))
+TEST_CONF = Path(__file__).with_name("conf")
+# Ray 2.60 with token authentication: every process (nodes, drivers) needs these to join a cluster here.
+RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+# Small and quick jobs: a sweep's cost here is mostly TensorFlow starting in each trial.
+QUICK = ["data.max_train_samples=200", "trainer.epochs=2", "storage.uri=null", "trainer.verbose=2"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_port_range(size: int = 40) -> tuple[int, int]:
+    """A run of free ports for a node's workers (other Ray instances on this machine use the default range)."""
+    for _ in range(200):
+        start = free_port()
+        if start + size > 65000:
+            continue
+        ports = range(start, start + size)
+        try:
+            socks = []
+            for port in ports:
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                socks.append(sock)
+            return start, start + size - 1
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free port range")
+
+
+class RayCluster:
+    """`ray start --head` plus `ray start --address` nodes, all on 127.0.0.1 with their own ports and temp dir."""
+
+    def __init__(self) -> None:
+        # Short: Ray's unix socket paths live under it.
+        self.temp_dir = tempfile.mkdtemp(prefix="rlt", dir="/tmp")
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.env = {**os.environ, **RAY_ENV}
+        self.env.pop("RAY_ADDRESS", None)
+
+    def _node_ports(self) -> list[str]:
+        low, high = free_port_range()
+        return [
+            f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
+            f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+            f"--min-worker-port={low}", f"--max-worker-port={high}",
+        ]
+
+    def _start(self, args: list[str]) -> None:
+        common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats", "--object-store-memory=200000000"]
+        result = subprocess.run([RAY, "start", *args, *common, *self._node_ports()], env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
+
+    def start_head(self, num_cpus: int, num_gpus: int) -> None:
+        self._start(["--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}", "--include-dashboard=false",
+                     f"--ray-client-server-port={free_port()}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}"])
+
+    def add_node(self, num_cpus: int, num_gpus: int) -> None:
+        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}"])
+
+    def nodes(self) -> list[dict]:
+        """Alive nodes as the cluster reports them (asked from a separate driver process)."""
+        code = ("import json, ray; ray.init(address=%r, logging_level='ERROR');"
+                "print(json.dumps([n for n in ray.nodes() if n['Alive']], default=str))" % self.address)
+        out = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def wait_for_nodes(self, count: int, timeout: float = 60) -> list[dict]:
+        deadline = time.time() + timeout
+        while True:
+            nodes = self.nodes()
+            if len(nodes) >= count or time.time() > deadline:
+                return nodes
+            time.sleep(1)
+
+    def pids(self) -> set[int]:
+        """Every process of this cluster: those naming its temp dir (gcs, raylets, agents) and their children."""
+        found: set[int] = set()
+        for process in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if any(self.temp_dir in part for part in process.info["cmdline"] or []):
+                    found.add(process.pid)
+                    found.update(child.pid for child in process.children(recursive=True))
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return found
+
+    def stop(self) -> None:
+        processes = []
+        for pid in self.pids():
+            try:
+                processes.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                pass
+        for process in processes:
+            try:
+                process.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(processes, timeout=15)
+        for process in alive:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=10)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def two_node_cluster():
+    """Head and one more node, 1 CPU and 2 (declared) GPUs each: two trials at a time, one per node."""
+    cluster = RayCluster()
+    try:
+        cluster.start_head(num_cpus=1, num_gpus=2)
+        cluster.add_node(num_cpus=1, num_gpus=2)
+        nodes = cluster.wait_for_nodes(2)
+        assert len(nodes) == 2, f"the second node did not join: {nodes}"
+        yield cluster
+    finally:
+        cluster.stop()
+        assert not cluster.pids(), "Ray processes of the test cluster survived"
+
+
+def launch_env(address: str | None = None) -> dict:
+    env = {**os.environ, **RAY_ENV}
+    env.pop("RAY_ADDRESS", None)
+    if address:
+        env["RAY_ADDRESS"] = address
+    return env
+
+
+def sweep(args: list[str], sweep_dir: Path, address: str | None = None, timeout: float = 600,
+          extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python launch.py -m ARGS hydra.sweep.dir=SWEEP_DIR` in a subprocess, as a user runs it."""
+    env = {**launch_env(address), **(extra_env or {})}
+    return subprocess.run([sys.executable, str(LAUNCH), "-m", *args, f"hydra.sweep.dir={sweep_dir}"],
+                          cwd=str(PROJECT_ROOT), env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def start_sweep(args: list[str], sweep_dir: Path, address: str | None = None) -> subprocess.Popen:
+    log = open(sweep_dir.parent / f"{sweep_dir.name}.console.log", "w")
+    return subprocess.Popen([sys.executable, str(LAUNCH), "-m", *args, f"hydra.sweep.dir={sweep_dir}"],
+                            cwd=str(PROJECT_ROOT), env=launch_env(address), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

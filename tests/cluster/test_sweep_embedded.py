@@ -1,0 +1,62 @@
+"""The headline command through an embedded local Ray:
+`python launch.py -m model=cnn,lstm lr=1e-3,1e-4` runs 4 trials, one Hydra job folder each, and ends with a
+leaderboard that agrees with every trial's metrics.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import yaml
+
+from .conftest import QUICK, sweep
+
+
+def test_grid_runs_each_job_as_a_trial_and_ranks_them(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    started = time.time()
+    result = sweep(["model=cnn,lstm", "lr=1e-3,1e-4", *QUICK], sweep_dir)
+    elapsed = time.time() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    console = result.stdout + result.stderr
+    print(f"4-trial grid on embedded Ray: {elapsed:.0f} s")
+
+    # Hydra's conventions: one numbered folder per job, its overrides recorded, hydra.job.num set.
+    expected = {
+        0: ["model=cnn", "lr=0.001"], 1: ["model=cnn", "lr=0.0001"],
+        2: ["model=lstm", "lr=0.001"], 3: ["model=lstm", "lr=0.0001"],
+    }
+    board = json.loads((sweep_dir / "leaderboard.json").read_text())
+    assert board["metric"] == "val_loss" and board["mode"] == "min"
+    assert [row["job"] for row in board["trials"]] == [0, 1, 2, 3]
+    for num, overrides in expected.items():
+        job_dir = sweep_dir / str(num)
+        assert yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())[:2] == overrides
+        hydra_cfg = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]
+        assert hydra_cfg["job"]["num"] == num
+        metrics = json.loads((job_dir / "metrics.json").read_text())
+        row = board["trials"][num]
+        assert row["status"] == "COMPLETED"
+        assert row["overrides"].split()[:2] == overrides
+        assert row["value"] == metrics["best_value"]
+        assert row["best_epoch"] == metrics["best_epoch"]
+        assert row["job_dir"] == str(job_dir)
+        assert (job_dir / "checkpoints" / "best.keras").is_file()
+        # Each trial's own output went to its own log, not to the sweep's console.
+        assert "Epoch 1/2" in (job_dir / "trial.log").read_text()
+        assert (job_dir / "trial.json").is_file()
+
+    best_num = min(board["trials"], key=lambda row: row["value"])["job"]
+    assert board["best"]["job"] == best_num
+    assert board["best"]["checkpoint"] == str(sweep_dir / str(best_num) / "checkpoints" / "best.keras")
+    with (sweep_dir / "leaderboard.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["job"]) for row in rows] == [0, 1, 2, 3]
+    assert [row["best"] for row in rows].count("True") == 1 and rows[best_num]["best"] == "True"
+    assert abs(float(rows[best_num]["value"]) - board["best"]["value"]) < 1e-9
+
+    # One sweep-level view: Tune's status table and our leaderboard, no per-trial Keras epochs.
+    assert "Trial status:" in console and "4 TERMINATED" in console
+    assert "Epoch 1/2" not in console
+    assert f"* best: job {best_num}" in result.stdout
