@@ -62,6 +62,10 @@ def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str):
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = trial_id
         sweep_config.hydra.job.num = num
+        # Hydra re-composes in Tune's trial folder (runtime.cwd = os.getcwd()): take the driver's absolute sweep
+        # dir and working directory, so the job folder and relative config paths (storage.uri=results) are the user's.
+        sweep_config.hydra.sweep.dir = str(plan.config.hydra.sweep.dir)
+        sweep_config.hydra.runtime.cwd = str(plan.config.hydra.runtime.cwd)
     HydraConfig.instance().set_config(sweep_config)
     job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
     return sweep_config, job_dir
