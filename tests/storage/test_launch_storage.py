@@ -116,3 +116,26 @@ def test_run_uploads_to_the_bucket_and_pull_brings_back_a_model_that_predicts(gc
     names = {b.name for b in storage.Client().list_blobs(bucket, prefix=f"experiments/{sweep}/")}
     assert {f"experiments/{sweep}/manifest.json", f"experiments/{sweep}/best.json"} <= names
     assert any("/tensorboard/" in name and "tfevents" in name for name in names)
+
+
+def test_sweep_trials_upload_and_the_manifest_then_best_pointer_come_last(gcs, tmp_path):
+    """A 2-trial Ray sweep into the emulator: every trial's files, the manifest and the best pointer."""
+    from google.cloud import storage
+
+    server, bucket = gcs
+    env = {"STORAGE_EMULATOR_HOST": server.url}
+    result = run_launch("-m", "lr=1e-3,3e-3", f"storage.uri=gs://{bucket}/exp", "trainer.epochs=1",
+                        "data.max_train_samples=200", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    blobs = {b.name: b for b in storage.Client().list_blobs(bucket, prefix="exp/")}
+    sweeps = {name.split("/")[1] for name in blobs}
+    assert len(sweeps) == 1
+    sweep = sweeps.pop()
+    for trial in ("0", "1"):
+        for name in ("best.json", "metrics.json", "resolved_config.yaml"):
+            assert f"exp/{sweep}/trials/{trial}/{name}" in blobs
+    manifest = json.loads(blobs[f"exp/{sweep}/manifest.json"].download_as_bytes())
+    best = json.loads(blobs[f"exp/{sweep}/best.json"].download_as_bytes())
+    assert manifest["best_trial"] == best["trial"] and len(manifest["leaderboard"]) == 2
+    assert blobs[f"exp/{sweep}/best.json"].generation > blobs[f"exp/{sweep}/manifest.json"].generation
+    assert f"python launch.py pull gs://{bucket}/exp/{sweep} --to DIR" in result.stdout
