@@ -47,6 +47,10 @@ def test_each_trial_is_a_run_with_per_epoch_scalars_equal_to_what_the_job_logged
         return tags
 
     eventually(all_tags_loaded)
+    # One run per trial (its train/ and validation/ beside it), nothing else: no second copy from Ray.
+    assert sorted(sweep_tensorboard.get("/data/runs")) == sorted(
+        f"{name}/tensorboard{split}" for name in TRIALS for split in ("", "/train", "/validation")
+    )
     for name in TRIALS:
         history = history_of(sweep_dir / name)
         assert [epoch["epoch"] for epoch in history] == [1, 2]
@@ -85,7 +89,7 @@ def test_hparams_dashboard_lists_every_trial_with_its_hyperparameters_and_final_
     experiment = sweep_tensorboard.post("/data/plugin/hparams/experiment", {"experimentName": "", "includeMetrics": True})
     names = [info["name"] for info in experiment["hparamInfos"]]
     # The dashboard shows the first five hparams by default: the ones set on the command line come first.
-    assert set(names[:4]) == {"data.max_train_samples", "lr", "model", "trainer.epochs"}, names
+    assert set(names[:5]) == {"data.max_train_samples", "lr", "model", "storage.uri", "trainer.epochs"}, names
     assert {"data", "optimizer", "precision", "seed", "trainer.batch_size"} <= set(names)
     metrics = {(m["name"]["group"], m["name"]["tag"]): m.get("displayName") for m in experiment["metricInfos"]}
     assert metrics == {
@@ -104,7 +108,7 @@ def test_a_trial_is_listed_in_hparams_after_its_first_epoch_while_it_still_runs(
     # No early stopping and many epochs: the job is far from done when it is frozen.
     job = subprocess.Popen(
         [sys.executable, str(LAUNCH), "trainer.epochs=200", "trainer.callbacks.early_stopping.enabled=false",
-         "data.max_train_samples=600", "model=mlp", "lr=0.002", f"hydra.run.dir={live_dir / '0'}"],
+         "data.max_train_samples=600", "model=mlp", "lr=0.002", "storage.uri=null", f"hydra.run.dir={live_dir / '0'}"],
         cwd=str(PROJECT_ROOT), stdout=log, stderr=subprocess.STDOUT,
     )
     server = TensorBoard(live_dir, tmp_path / "tensorboard.log")
