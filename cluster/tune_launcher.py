@@ -236,8 +236,6 @@ def _row_and_return(result, num: int, sweep_config: DictConfig, metric: str, mod
     history = result.metrics_dataframe
     if history is not None and metric in history and "epoch" in history:
         epochs_reported = history.dropna(subset=[metric, "epoch"])
-        if DONE_KEY in epochs_reported:  # the final report repeats the best value; count epochs only
-            epochs_reported = epochs_reported[epochs_reported[DONE_KEY].isna()]
         if len(epochs_reported):
             pick = epochs_reported[metric].idxmin() if mode == "min" else epochs_reported[metric].idxmax()
             value, best_epoch = float(epochs_reported.loc[pick, metric]), int(epochs_reported.loc[pick, "epoch"])
@@ -336,7 +334,8 @@ def _scheduler(scheduler: Optional[dict], composed: Sequence[DictConfig]):
     if scheduler["name"] != "asha":
         raise SweepError(f"hydra.sweeper.scheduler.name is {scheduler['name']!r}; allowed: asha, fifo.")
     max_t = scheduler.get("max_t") or max(int(cfg.trainer.epochs) for cfg in composed)
-    # Rungs counted in epochs (the `epoch` every report carries), not in Tune reports.
+    # Rungs counted in epochs (the `epoch` every report carries), not in Tune reports. A trial's last epoch
+    # arrives with its result (see tune_trial), so stopping at max_t never cuts its final evaluation.
     return ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=int(scheduler.get("grace_period", 1)),
                          reduction_factor=float(scheduler.get("reduction_factor", 2)))
 

@@ -159,7 +159,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     """The Tune function trainable: one Hydra job."""
     from hydra.core.singleton import Singleton
     from hydra.core.utils import JobStatus, run_job, setup_globals
-    from omegaconf import read_write
+    from omegaconf import OmegaConf, read_write
     from ray import tune
 
     from .trial import install_epoch_hook
@@ -187,9 +187,15 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         os.chdir(runtime_cwd)
 
     last: dict = {}
+    final_epoch = OmegaConf.select(sweep_config, "trainer.epochs", default=None)
 
     def report_epoch(epoch: int, logs: dict, state_dir: str) -> None:
-        last.update(logs, epoch=epoch)
+        last.clear()
+        last.update(logs, epoch=epoch, state_dir=state_dir)
+        if final_epoch is not None and epoch >= final_epoch:
+            # Held back and sent with the job's result after its final evaluation: a scheduler that ends
+            # trials at their last epoch (ASHA at max_t) would otherwise stop it before metrics.json exists.
+            return
         tune.report({**logs, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(state_dir))
 
     install_epoch_hook(report_epoch)
@@ -210,10 +216,16 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
 
     value = result._return_value
-    final = {DONE_KEY: True, RETURN_KEY: _as_json(value), "epoch": last.get("epoch", 0)}
-    if isinstance(value, dict) and value.get("metric") == plan.metric and value.get("best_value") is not None:
-        final[plan.metric] = value["best_value"]
-        final["epoch"] = value.get("epochs_run", final["epoch"])
-    elif plan.metric in last:
-        final[plan.metric] = last[plan.metric]
-    tune.report(final)
+    final = {DONE_KEY: True, RETURN_KEY: _as_json(value)}
+    checkpoint = None
+    if final_epoch is not None and last.get("epoch", 0) >= final_epoch:  # the held-back last epoch
+        state_dir = last.pop("state_dir")
+        final.update(last)
+        checkpoint = tune.Checkpoint.from_directory(state_dir)
+    else:  # early-stopped (its last epoch is reported already) or finished before this run
+        final["epoch"] = value.get("epochs_run", last.get("epoch", 0)) if isinstance(value, dict) else last.get("epoch", 0)
+        if isinstance(value, dict) and value.get("metric") == plan.metric and value.get("best_value") is not None:
+            final[plan.metric] = value["best_value"]
+        elif plan.metric in last:
+            final[plan.metric] = last[plan.metric]
+    tune.report(final, checkpoint=checkpoint)
