@@ -113,6 +113,7 @@ def test_killed_trial_resumes_from_its_last_epoch_and_one_that_keeps_dying_fails
     assert "FAILED" in console
 
 
+@pytest.mark.slow  # about 30 s idle, 90 s on a busy machine; run with `pytest -m slow`
 def test_killed_driver_is_resumed_by_rerunning_the_command(tmp_path, two_node_cluster):
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
