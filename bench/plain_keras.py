@@ -130,7 +130,7 @@ def main() -> None:
         epochs=args.epochs,
         validation_split=validation_split,
         callbacks=[throughput],
-        verbose=2,
+        verbose="auto",  # what the launcher uses by default (trainer.verbose=auto)
     )
     test = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
     print(

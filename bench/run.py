@@ -460,12 +460,17 @@ def main() -> None:
     else:
         for key in ("trainer_vs_plain_throughput", "startup_overhead_s", "peak_rss_ratio"):
             figures[key] = {"not_measured": "skipped with --skip throughput"}
-    figures["ray_sweep_vs_sequential"] = (
-        sweep_vs_sequential(args, out_dir, env) if "sweep" not in args.skip else {"not_measured": "skipped with --skip sweep"}
-    )
-    figures["asha_vs_full"] = (
-        asha_vs_full(args, out_dir, env) if "asha" not in args.skip else {"not_measured": "skipped with --skip asha"}
-    )
+    (out_dir / "partial.json").write_text(json.dumps(figures, indent=1))
+    for key, part, measure in (("ray_sweep_vs_sequential", "sweep", sweep_vs_sequential), ("asha_vs_full", "asha", asha_vs_full)):
+        if part in args.skip:
+            figures[key] = {"not_measured": f"skipped with --skip {part}"}
+            continue
+        try:
+            figures[key] = measure(args, out_dir, env)
+        except Exception as error:  # keep the figures already taken; say what failed
+            log(f"{key} failed: {error}")
+            figures[key] = {"not_measured": f"failed: {str(error)[:500]}"}
+        (out_dir / "partial.json").write_text(json.dumps(figures, indent=1))
 
     summary = {
         key: figures[key]
