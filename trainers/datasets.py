@@ -1,24 +1,18 @@
-"""Data set loaders: each returns numpy splits; the tf.data pipeline is built in `pipeline.py`."""
+"""Data set loaders: each returns numpy splits, or tf.data streams for data read from files as it trains
+(image folders); the tf.data pipeline is built in `pipeline.py`."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Union
 
 import numpy as np
 
+from .folders import load_image_folder
 from .schema import ConfigError
-
-
-@dataclass
-class Splits:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_val: Optional[np.ndarray] = None
-    y_val: Optional[np.ndarray] = None
+from .splits import SPLIT_SEED, Splits, Streams, holdout as _holdout
+from .tabular import load_csv
+from .text import load_imdb_text, load_text_folder
 
 
 # ------------------------------------------------------------------ scikit-learn (offline)
@@ -59,6 +53,7 @@ UNSPLIT_LOADERS: dict[str, Callable] = {
     "digits_multilabel": _load_digits_multilabel,
     "breast_cancer": _load_breast_cancer,
     "diabetes": _load_diabetes,
+    "csv": load_csv,
 }
 
 
@@ -119,22 +114,29 @@ SPLIT_LOADERS: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": lambda cfg: _images("fashion_mnist", cfg),
     "cifar10": lambda cfg: _images("cifar10", cfg),
     "imdb": lambda cfg: _tokens("imdb", cfg),
+    "text_folder": load_text_folder,
+    "imdb_text": load_imdb_text,
 }
 
-DATASET_NAMES = tuple(sorted({*UNSPLIT_LOADERS, *SPLIT_LOADERS}))
+# Read from disk by tf.data while training, never held in memory as arrays.
+STREAM_LOADERS: dict[str, Callable[..., Streams]] = {
+    "image_folder": load_image_folder,
+}
+
+DATASET_NAMES = tuple(sorted({*UNSPLIT_LOADERS, *SPLIT_LOADERS, *STREAM_LOADERS}))
 
 
-def _holdout(x: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator):
-    order = rng.permutation(len(x))
-    cut = int(round(len(x) * (1.0 - fraction)))
-    keep, held = order[:cut], order[cut:]
-    return x[keep], y[keep], x[held], y[held]
+def load_data(cfg) -> Union[Splits, Streams]:
+    """What the data config names: streams for file-backed data sets, numpy splits for the rest."""
+    if cfg.name in STREAM_LOADERS:
+        return STREAM_LOADERS[cfg.name](cfg)
+    return load_splits(cfg)
 
 
 def load_splits(cfg) -> Splits:
     """Train, validation and test arrays for `cfg` (the data config). Splits do not depend on the job's
     seed, so trials with different seeds are scored on the same test examples."""
-    rng = np.random.default_rng(12345)
+    rng = np.random.default_rng(SPLIT_SEED)
     if cfg.name in UNSPLIT_LOADERS:
         x, y = UNSPLIT_LOADERS[cfg.name](cfg)
         x_train, y_train, x_test, y_test = _holdout(x, y, cfg.test_fraction, rng)

@@ -50,7 +50,7 @@ def train(
     import tensorflow as tf
 
     from .callbacks import BestTracker, EpochState, ThroughputLogger, build_callbacks, mark_finished, read_state
-    from .datasets import load_splits
+    from .datasets import load_data
     from .hparams import session_callbacks
     from .models import build_model, compile_model
     from .optimizers import build_optimizer
@@ -66,8 +66,7 @@ def train(
     learning_rate = cfg.lr * replicas if cfg.distribution.scale_lr else cfg.lr
     mode = resolve_mode(cfg.metric, cfg.mode)
 
-    splits = load_splits(cfg.data)
-    data = build_pipelines(cfg.data, splits, global_batch_size, cfg.seed)
+    data = build_pipelines(cfg.data, load_data(cfg.data), global_batch_size, cfg.seed)
 
     state_dir = output_dir / STATE_DIR
     state = read_state(state_dir) if cfg.trainer.resume else None
@@ -76,7 +75,7 @@ def train(
             model = keras.models.load_model(state_dir / "last.keras")
             log.info("Resuming from epoch %d found in %s", state["epochs_completed"], state_dir)
         else:
-            model = build_model(cfg.model, data.spec)
+            model = build_model(cfg.model, data.spec, augmentation=cfg.get("augmentation"))
             optimizer = build_optimizer(cfg.optimizer, learning_rate)
             compile_model(model, optimizer, data.spec.task, cfg.trainer.jit_compile, cfg.trainer.steps_per_execution)
 

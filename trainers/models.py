@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .adapted_layers import apply_input_layers, input_dtype, scale_to_target_units
 from .pipeline import DataSpec
 from .schema import MODEL_INPUTS, ConfigError
 
@@ -76,7 +77,7 @@ def _rnn_body(inputs, cfg, spec: DataSpec):
     else:
         height, width, channels = spec.input_shape
         x = layers.Reshape((height, width * channels))(inputs)  # rows are time steps
-    cell = layers.LSTM if cfg.name == "lstm" else layers.GRU
+    cell = layers.GRU if cfg.name == "gru" else layers.LSTM  # lstm and text_lstm
     for index, units in enumerate(cfg.units):
         recurrent = cell(units, return_sequences=index < len(cfg.units) - 1, kernel_regularizer=_regularizer(cfg))
         x = layers.Bidirectional(recurrent)(x) if cfg.bidirectional else recurrent(x)
@@ -87,18 +88,24 @@ def _rnn_body(inputs, cfg, spec: DataSpec):
     return x
 
 
-BODIES = {"mlp": _mlp_body, "cnn": _cnn_body, "lstm": _rnn_body, "gru": _rnn_body}
+BODIES = {"mlp": _mlp_body, "cnn": _cnn_body, "lstm": _rnn_body, "gru": _rnn_body, "text_lstm": _rnn_body}
 
 
-def build_model(model_cfg, spec: DataSpec) -> keras.Model:
+def build_model(model_cfg, spec: DataSpec, augmentation=None) -> keras.Model:
+    """`augmentation`: the augmentation config (image data only; None for none)."""
     if spec.input_kind not in MODEL_INPUTS[model_cfg.name]:
         raise ConfigError(f"model={model_cfg.name} cannot take {spec.input_kind!r} inputs.")
-    dtype = "int32" if spec.input_kind == "tokens" else "float32"
-    inputs = keras.Input(shape=spec.input_shape, dtype=dtype, name="inputs")
-    features = BODIES[model_cfg.name](inputs, model_cfg, spec)
+    inputs = keras.Input(shape=spec.input_shape, dtype=input_dtype(spec.input_kind), name="inputs")
+    # Text becomes token ids, features normalised, pixels rescaled (and augmented in training) in the model.
+    x, body_spec = apply_input_layers(inputs, spec, augmentation)
+    features = BODIES[model_cfg.name](x, model_cfg, body_spec)
     activation = HEADS[spec.task][0]
     # float32 head: softmax/sigmoid and the loss stay numerically safe under mixed precision.
-    outputs = layers.Dense(spec.num_outputs, activation=activation, dtype="float32", name="predictions")(features)
+    if spec.target_mean is None:
+        outputs = layers.Dense(spec.num_outputs, activation=activation, dtype="float32", name="predictions")(features)
+    else:
+        standardised = layers.Dense(spec.num_outputs, activation=activation, dtype="float32", name="standardised_predictions")(features)
+        outputs = scale_to_target_units(standardised, spec)
     return keras.Model(inputs, outputs, name=f"{model_cfg.name}_{spec.task}")
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 import tensorflow as tf
 
-from .datasets import Splits, num_outputs
+from .datasets import Splits, Streams, num_outputs
 
 
 @dataclass
@@ -20,6 +21,18 @@ class DataSpec:
     num_outputs: int
     vocabulary_size: int
     num_train_examples: int
+    # Layers at the front of the model, built from the training split only (see trainers/adapted_layers.py).
+    # Raw text: the TextVectorization vocabulary and the token sequence length it pads/cuts to.
+    vocabulary: Optional[list[str]] = None
+    sequence_length: int = 0
+    # Tabular: per-feature mean and variance for a Normalization layer.
+    feature_mean: Optional[np.ndarray] = None
+    feature_variance: Optional[np.ndarray] = None
+    # Images: factor that brings pixel values to 0..1 (image files give 0..255).
+    rescale: Optional[float] = None
+    # Regression: training-split mean and standard deviation of the target, for the output layer.
+    target_mean: Optional[float] = None
+    target_std: Optional[float] = None
 
 
 @dataclass
@@ -30,28 +43,64 @@ class Pipelines:
     spec: DataSpec
 
 
-def _batched(x: np.ndarray, y: np.ndarray, batch_size: int, cache: bool, shuffle_buffer: int | None, seed: int):
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+def _batched(dataset: tf.data.Dataset, size: int, batch_size: int, cache: bool, shuffle_buffer: int | None, seed: int):
     if cache:
         dataset = dataset.cache()
     if shuffle_buffer:
-        dataset = dataset.shuffle(min(shuffle_buffer, len(x)), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(min(shuffle_buffer, size), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def build_pipelines(data_cfg, splits: Splits, global_batch_size: int, seed: int) -> Pipelines:
-    spec = DataSpec(
-        input_shape=tuple(splits.x_train.shape[1:]),
-        input_kind=data_cfg.input_kind,
-        task=data_cfg.task,
-        num_outputs=num_outputs(data_cfg.task, splits.y_train),
-        vocabulary_size=data_cfg.num_words,
-        num_train_examples=len(splits.x_train),
-    )
+def _adapted_to_training_split(data_cfg, splits: Splits) -> dict:
+    """Statistics for the model's input layers, from the training examples only."""
+    adapted = {}
+    if data_cfg.input_kind == "text":
+        from .text import build_vocabulary
+
+        adapted["vocabulary"] = build_vocabulary(splits.x_train, data_cfg.num_words)
+        adapted["sequence_length"] = data_cfg.sequence_length
+    if data_cfg.input_kind == "tabular":
+        from .tabular import feature_statistics
+
+        adapted["feature_mean"], adapted["feature_variance"] = feature_statistics(splits.x_train)
+    if data_cfg.task == "regression":
+        y = splits.y_train.astype("float64")
+        # A constant target keeps scale 1 rather than dividing by zero.
+        adapted["target_mean"], adapted["target_std"] = float(y.mean()), float(y.std()) or 1.0
+    return adapted
+
+
+def build_pipelines(data_cfg, data: Union[Splits, Streams], global_batch_size: int, seed: int) -> Pipelines:
+    if isinstance(data, Streams):
+        spec = DataSpec(
+            input_shape=data.element_shape,
+            input_kind=data_cfg.input_kind,
+            task=data_cfg.task,
+            num_outputs=data.num_outputs,
+            vocabulary_size=data_cfg.num_words,
+            num_train_examples=data.num_train_examples,
+            rescale=data.rescale,
+        )
+        train, validation, test = data.train, data.validation, data.test
+    else:
+        spec = DataSpec(
+            input_shape=tuple(data.x_train.shape[1:]),
+            input_kind=data_cfg.input_kind,
+            task=data_cfg.task,
+            num_outputs=num_outputs(data_cfg.task, data.y_train),
+            vocabulary_size=data_cfg.num_words,
+            num_train_examples=len(data.x_train),
+            **_adapted_to_training_split(data_cfg, data),
+        )
+        train, validation, test = (
+            tf.data.Dataset.from_tensor_slices(pair)
+            for pair in ((data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test))
+        )
     cache = data_cfg.cache
+    size = spec.num_train_examples  # bounds the shuffle buffer, used for training only
     return Pipelines(
-        train=_batched(splits.x_train, splits.y_train, global_batch_size, cache, data_cfg.shuffle_buffer, seed),
-        validation=_batched(splits.x_val, splits.y_val, global_batch_size, cache, None, seed),
-        test=_batched(splits.x_test, splits.y_test, global_batch_size, cache, None, seed),
+        train=_batched(train, size, global_batch_size, cache, data_cfg.shuffle_buffer, seed),
+        validation=_batched(validation, size, global_batch_size, cache, None, seed),
+        test=_batched(test, size, global_batch_size, cache, None, seed),
         spec=spec,
     )

@@ -13,14 +13,18 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 TASKS = ("binary", "multiclass", "multilabel", "regression")
 # What a data set's examples look like, which decides the layers a model puts in front of its body.
-INPUT_KINDS = ("image", "tokens", "tabular")
+# "text" is raw strings: the model itself turns them into token ids (TextVectorization), so a saved
+# model takes strings as they are.
+INPUT_KINDS = ("image", "tokens", "text", "tabular")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 MODES = ("auto", "min", "max")
 MODEL_INPUTS = {
-    "mlp": ("image", "tokens", "tabular"),
-    "cnn": ("image", "tokens"),
-    "lstm": ("image", "tokens"),
-    "gru": ("image", "tokens"),
+    "mlp": ("image", "tokens", "text", "tabular"),
+    "cnn": ("image", "tokens", "text"),
+    "lstm": ("image", "tokens", "text"),
+    "gru": ("image", "tokens", "text"),
+    # A bidirectional LSTM preset for text; the same body as lstm, so it also reads image rows.
+    "text_lstm": ("text", "tokens", "image"),
 }
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
@@ -77,7 +81,31 @@ class DataConfig:
     # Token data only.
     num_words: int = 10_000
     sequence_length: int = 200
+    # Image folders only: images are resized to image_size x image_size with this many channels.
+    image_size: int = 64
+    channels: int = 3
+    # Folder data sets: the class sub-folders to use, in label order (null: every sub-folder, sorted).
+    class_names: Optional[list[str]] = None
+    # CSV only: the column to predict, and columns that are not features (ids, free text).
+    target: Optional[str] = None
+    exclude_columns: list[str] = field(default_factory=list)
 
+
+# ---------------------------------------------------------------- augmentation
+@dataclass
+class AugmentationConfig:
+    """Keras preprocessing layers at the front of an image model: they change images only in training
+    (`training=True`); validation, test and a saved model's predictions see the images unchanged."""
+
+    name: str = MISSING
+    # horizontal, vertical, horizontal_and_vertical, or null for no flips.
+    flip: Optional[str] = None
+    # Fractions as Keras takes them: rotation of a full turn, zoom and translation of the image size,
+    # contrast as the factor's spread around 1.
+    rotation: float = 0.0
+    zoom: float = 0.0
+    contrast: float = 0.0
+    translation: float = 0.0
 
 # ---------------------------------------------------------------- optimizer
 @dataclass
@@ -185,6 +213,7 @@ class JobConfig:
     model: Any = MISSING
     data: Any = MISSING
     optimizer: Any = MISSING
+    augmentation: Any = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     distribution: DistributionConfig = field(default_factory=DistributionConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -208,6 +237,7 @@ def register_schemas() -> None:
     store.store(group="schema/model", name="cnn", node=CNNConfig)
     store.store(group="schema/model", name="rnn", node=RNNConfig)
     store.store(group="schema/data", name="data", node=DataConfig)
+    store.store(group="schema/augmentation", name="augmentation", node=AugmentationConfig)
     store.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
     store.store(group="schema/storage", name="storage", node=StorageConfig)
 
@@ -318,8 +348,36 @@ def validate(cfg: DictConfig) -> None:
         )
 
     _check_choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
+    _check_data_files(data)
+    _check_augmentation(cfg.get("augmentation"), data)
     if cfg.optimizer.name == "sgd" and not 0.0 <= cfg.optimizer.momentum < 1.0:
         _fail("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)", "optimizer.momentum=0.9")
+
+
+FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")
+
+
+def _check_data_files(data) -> None:
+    if data.input_kind == "image":
+        _check_positive_int("data.image_size", data.image_size, "data.image_size=224")
+        if data.channels not in (1, 3, 4):
+            _fail("data.channels", data.channels, "1 (grey), 3 (RGB) or 4 (RGBA)", "data.channels=3")
+
+
+def _check_augmentation(augmentation, data) -> None:
+    if augmentation is None:
+        return
+    if augmentation.flip is not None:
+        _check_choice("augmentation.flip", augmentation.flip, FLIPS)
+    amounts = {key: augmentation[key] for key in ("rotation", "zoom", "contrast", "translation")}
+    for key, value in amounts.items():
+        if not 0.0 <= value < 1.0:
+            _fail(f"augmentation.{key}", value, "a number in [0, 1)", f"augmentation.{key}=0.1")
+    if (augmentation.flip or any(amounts.values())) and data.input_kind != "image":
+        raise ConfigError(
+            f"augmentation={augmentation.name} transforms images, but data={data.name} has "
+            f"{data.input_kind!r} examples. Use augmentation=none with this data."
+        )
 
 
 def to_plain_dict(cfg: DictConfig) -> dict:

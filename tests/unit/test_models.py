@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from omegaconf import OmegaConf
 
 from trainers import devices
@@ -18,16 +19,22 @@ MODEL_CONFIGS = {
     "cnn": CNNConfig(name="cnn", filters=[8, 8], dense_units=16, dropout=0.1, batch_norm=True),
     "lstm": RNNConfig(name="lstm", units=[8, 8], l2=1e-4),
     "gru": RNNConfig(name="gru", units=[8], bidirectional=True),
+    "text_lstm": RNNConfig(name="text_lstm", units=[8], bidirectional=True),
 }
-SHAPES = {"image": (8, 8, 1), "tokens": (20,), "tabular": (30,)}
+SHAPES = {"image": (8, 8, 1), "tokens": (20,), "text": (), "tabular": (30,)}
+WORDS = ["good", "bad", "film", "plot"]
 
 
 def spec(input_kind: str, task: str, outputs: int = 1) -> DataSpec:
-    return DataSpec(SHAPES[input_kind], input_kind, task, outputs, vocabulary_size=100, num_train_examples=32)
+    # Raw text: the vectorizer inside the model needs a vocabulary (normally adapted on the training split).
+    text = {"vocabulary": ["", "[UNK]", *WORDS], "sequence_length": 12} if input_kind == "text" else {}
+    return DataSpec(SHAPES[input_kind], input_kind, task, outputs, vocabulary_size=100, num_train_examples=32, **text)
 
 
 def example_batch(input_kind: str, size: int = 4) -> np.ndarray:
     rng = np.random.default_rng(0)
+    if input_kind == "text":
+        return tf.constant([" ".join(rng.choice(WORDS + ["unseen"], size=6)) for _ in range(size)])
     if input_kind == "tokens":
         return rng.integers(1, 100, size=(size, *SHAPES["tokens"])).astype("int32")
     return rng.random((size, *SHAPES[input_kind])).astype("float32")

@@ -1,0 +1,68 @@
+"""Layers built from the training split that make a saved model take and give data as users have it:
+raw strings (TextVectorization), raw feature values (Normalization), raw pixels (Rescaling), regression
+targets in their own units; plus image augmentation, which Keras' random layers apply only when
+training and skip in evaluate/predict."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from .pipeline import DataSpec
+
+INPUT_DTYPES = {"tokens": "int32", "text": "string"}
+
+
+def input_dtype(input_kind: str) -> str:
+    return INPUT_DTYPES.get(input_kind, "float32")
+
+
+def augmentation_layers(augmentation) -> list[keras.layers.Layer]:
+    """Random image transforms for the `augmentation` config; expects pixel values in 0..1."""
+    if augmentation is None:
+        return []
+    chosen = []
+    if augmentation.flip:
+        chosen.append(layers.RandomFlip(augmentation.flip, name="random_flip"))
+    if augmentation.rotation:
+        chosen.append(layers.RandomRotation(augmentation.rotation, fill_mode="reflect", name="random_rotation"))
+    if augmentation.zoom:
+        chosen.append(layers.RandomZoom(augmentation.zoom, fill_mode="reflect", name="random_zoom"))
+    if augmentation.translation:
+        chosen.append(
+            layers.RandomTranslation(augmentation.translation, augmentation.translation, fill_mode="reflect", name="random_translation")
+        )
+    if augmentation.contrast:
+        chosen.append(layers.RandomContrast(augmentation.contrast, value_range=(0.0, 1.0), name="random_contrast"))
+    return chosen
+
+
+def apply_input_layers(inputs, spec: DataSpec, augmentation=None):
+    """Run `inputs` through the front layers the data needs. Returns the result and the DataSpec the model
+    body should see (raw text leaves as token ids, so bodies only know tokens, images and tabular rows)."""
+    x = inputs
+    if spec.input_kind == "text":
+        # A fixed vocabulary (adapted on the training split) is saved with the model as an asset.
+        x = layers.TextVectorization(
+            vocabulary=spec.vocabulary, output_sequence_length=spec.sequence_length, name="text_vectorization"
+        )(x)
+        return x, dataclasses.replace(
+            spec, input_kind="tokens", input_shape=(spec.sequence_length,), vocabulary_size=len(spec.vocabulary)
+        )
+    if spec.input_kind == "tabular" and spec.feature_mean is not None:
+        x = layers.Normalization(mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization")(x)
+    if spec.input_kind == "image":
+        if spec.rescale:
+            x = layers.Rescaling(spec.rescale, name="rescale_pixels")(x)
+        for layer in augmentation_layers(augmentation):
+            x = layer(x)
+    return x, spec
+
+
+def scale_to_target_units(standardised, spec: DataSpec):
+    """Regression: the body learns the standardised target (well conditioned for any units, e.g. prices
+    in the 100,000s) and this layer maps it back, so losses, metrics and predictions are in the target's
+    own units. float32 like the rest of the head."""
+    return layers.Rescaling(spec.target_std, offset=spec.target_mean, dtype="float32", name="predictions")(standardised)
