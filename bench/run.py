@@ -294,7 +294,7 @@ def trainer_vs_plain(data: Path, args, precision: str, out_dir: Path, env: dict)
 # ---------------------------------------------------------------- Ray sweeps
 def ray_launcher_target(tree: Path, env: dict) -> str | None:
     """The Hydra launcher `launch.py -m` would use; None when it is Hydra's basic (sequential) one."""
-    cmd = [PYTHON, "launch.py", "-m", "--cfg", "hydra", "-p", "hydra.launcher"]
+    cmd = [PYTHON, "launch.py", "--cfg", "hydra", "-p", "hydra.launcher"]
     out = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         if "_target_" in line:
@@ -336,11 +336,11 @@ def sweep_vs_sequential(args, out_dir: Path, env: dict) -> dict:
     )
 
 
-def best_in_sweep(sweep_dir: Path) -> dict:
+def best_in_sweep(sweep_dir: Path, expected_epochs: int) -> dict:
     """Best monitored value over every trial of a sweep, read from the jobs' own files (metrics.json, or the
     per-epoch state/progress.json of a trial that the scheduler stopped before it wrote metrics.json)."""
     best = None
-    trials = 0
+    trials = cut_short = 0
     for progress in sorted(sweep_dir.rglob("state/progress.json")):
         job_dir = progress.parent.parent
         metrics_file = job_dir / "metrics.json"
@@ -351,11 +351,12 @@ def best_in_sweep(sweep_dir: Path) -> dict:
             record = json.loads(progress.read_text())
             value, mode, epochs = record["best_value"], "min", record["epochs_completed"]
         trials += 1
+        cut_short += epochs < expected_epochs
         if value is None:
             continue
         if best is None or (value < best["value"] if mode == "min" else value > best["value"]):
             best = {"value": value, "mode": mode, "trial": str(job_dir.relative_to(sweep_dir)), "epochs": epochs}
-    return {"best": best, "trials_found": trials}
+    return {"best": best, "trials": trials, "trials_stopped_before_last_epoch": cut_short}
 
 
 def asha_vs_full(args, out_dir: Path, env: dict) -> dict:
@@ -384,7 +385,7 @@ def asha_vs_full(args, out_dir: Path, env: dict) -> dict:
             sweep_dir = run_dir / name
             cmd = [PYTHON, "launch.py", "-m", *search, *extra, f"hydra.sweep.dir={sweep_dir}"]
             walls[name] = run_measured(cmd, run_dir / f"{name}.log", env, cwd=args.tree)["wall_s"]
-            bests[name] = best_in_sweep(sweep_dir)
+            bests[name] = best_in_sweep(sweep_dir, args.asha_epochs)
         log(f"asha {index}: full search {walls['full']:.1f} s (best {bests['full']['best']}), "
             f"ASHA {walls['asha']:.1f} s (best {bests['asha']['best']})")
         ratios.append(walls["full"] / walls["asha"])
