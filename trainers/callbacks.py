@@ -72,21 +72,27 @@ class EpochState(keras.callbacks.Callback):
     """Writes `state/` after each epoch (last model with optimizer, progress.json) so a job killed
     mid-run resumes from its last finished epoch, then calls the outside hook."""
 
-    def __init__(self, state_dir: Path, tracker: BestTracker, history: list[dict], hook: Optional[EpochHook]):
+    def __init__(
+        self, state_dir: Path, tracker: BestTracker, history: list[dict], hook: Optional[EpochHook], stages: Optional[list[dict]] = None
+    ):
         super().__init__()
         self.state_dir, self.tracker, self.history, self.hook = state_dir, tracker, history, hook
+        self.stages = stages
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
         number = epoch + 1
         self.tracker.update(number, logs)
         self.history.append({"epoch": number, **logs})
-        write_state(self.state_dir, self.model, number, self.tracker, self.history)
+        write_state(self.state_dir, self.model, number, self.tracker, self.history, self.stages)
         if self.hook is not None:
             self.hook(number, logs, str(self.state_dir))
 
 
-def write_state(state_dir: Path, model: keras.Model, epochs_completed: int, tracker: BestTracker, history: list[dict]) -> None:
+def write_state(
+    state_dir: Path, model: keras.Model, epochs_completed: int, tracker: BestTracker, history: list[dict], stages: Optional[list[dict]] = None
+) -> None:
+    """`stages`: the training stages begun so far (see job.py); the last is the one in progress."""
     # Written beside, then swapped in: a kill during the write leaves the previous state intact.
     staging = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -98,6 +104,8 @@ def write_state(state_dir: Path, model: keras.Model, epochs_completed: int, trac
         "best_epoch": tracker.best_epoch,
         "history": history,
     }
+    if stages is not None:
+        progress["stages"] = stages
     (staging / "progress.json").write_text(json.dumps(progress, indent=1))
     old = state_dir.with_name(state_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
 STATE_DIR = "state"
+EXPORT_DIR = "export"
 
 
 def train(
@@ -49,12 +50,14 @@ def train(
     import keras
     import tensorflow as tf
 
-    from .callbacks import BestTracker, EpochState, ThroughputLogger, build_callbacks, mark_finished, read_state
+    from .callbacks import BestTracker, EpochState, ThroughputLogger, build_callbacks, mark_finished, read_state, write_state
     from .datasets import load_data
     from .hparams import session_callbacks
     from .models import build_model, compile_model
     from .optimizers import build_optimizer
     from .pipeline import build_pipelines
+    from .schedules import build_schedule, steps_per_epoch
+    from .transfer import fine_tuning_planned, unfreeze_last_layers
 
     keras.utils.set_random_seed(cfg.seed)
     if cfg.trainer.deterministic:
@@ -67,6 +70,13 @@ def train(
     mode = resolve_mode(cfg.metric, cfg.mode)
 
     data = build_pipelines(cfg.data, load_data(cfg.data), global_batch_size, cfg.seed)
+    steps = steps_per_epoch(data.spec.num_train_examples, global_batch_size)
+
+    def compile_for_stage(stage_lr: float, stage_epochs: int) -> None:
+        # A fresh optimizer per stage: its step counter, and so any lr_schedule, starts at the stage's start.
+        schedule = build_schedule(cfg.get("lr_schedule"), stage_lr, stage_epochs * steps)
+        optimizer = build_optimizer(cfg.optimizer, schedule)
+        compile_model(model, optimizer, data.spec.task, cfg.trainer.jit_compile, cfg.trainer.steps_per_execution)
 
     state_dir = output_dir / STATE_DIR
     state = read_state(state_dir) if cfg.trainer.resume else None
@@ -76,38 +86,77 @@ def train(
             log.info("Resuming from epoch %d found in %s", state["epochs_completed"], state_dir)
         else:
             model = build_model(cfg.model, data.spec, augmentation=cfg.get("augmentation"))
-            optimizer = build_optimizer(cfg.optimizer, learning_rate)
-            compile_model(model, optimizer, data.spec.task, cfg.trainer.jit_compile, cfg.trainer.steps_per_execution)
+            compile_for_stage(learning_rate, cfg.trainer.epochs)
 
     history: list[dict] = list(state["history"]) if state else []
     tracker = BestTracker(cfg.metric, mode, state and state["best_value"], state and state["best_epoch"])
     throughput = ThroughputLogger(data.spec.num_train_examples)
-    # Order matters: the throughput logger adds to the logs every later callback sees, and the state
-    # (with the outside hook) comes after TensorBoard has written the epoch.
-    configured = build_callbacks(cfg.trainer, cfg.metric, mode, output_dir, tracker.best_value)
-    callbacks = [
-        throughput,
-        *configured,
-        # Writes the HParams session now, so TensorBoard lists this job while it runs, and flushes
-        # TensorBoard's files each epoch, before the state hook may upload them.
-        *session_callbacks(cfg, overrides, model, configured),
-        EpochState(state_dir, tracker, history, on_epoch_end),
-    ]
+
+    # Training runs in stages, one `fit` each, with epochs numbered on across them so TensorBoard shows one
+    # run: "train" for every job, then "fine_tune" for model=transfer. progress.json lists the stages begun
+    # so far (name, first epoch, lr, trainable weights); a resumed job continues the last one listed, from
+    # state/last.keras, which holds the model as that stage trains it (unfrozen layers, its optimizer).
+    planned = [("train", cfg.trainer.epochs, learning_rate)]
+    if fine_tuning_planned(cfg.model):
+        planned.append(("fine_tune", cfg.model.fine_tune.epochs, cfg.model.fine_tune.lr))
+    stages: list[dict] = list(state.get("stages") or []) if state else []
+    if not stages:  # a new job, or state written before stages were recorded
+        stages = [{"name": "train", "first_epoch": 1, "learning_rate": learning_rate, "trainable_weights": len(model.trainable_weights)}]
+
+    def stage_callbacks() -> list:
+        # New callbacks per fit, as after a resume: early stopping and plateau counting start again, the
+        # checkpoint only takes epochs better than the best so far, TensorBoard adds files to the same run.
+        # Order matters: the throughput logger adds to the logs every later callback sees, and the state
+        # (with the outside hook) comes after TensorBoard has written the epoch.
+        configured = build_callbacks(cfg.trainer, cfg.metric, mode, output_dir, tracker.best_value)
+        return [
+            throughput,
+            *configured,
+            # Writes the HParams session now, so TensorBoard lists this job while it runs, and flushes
+            # TensorBoard's files each epoch, before the state hook may upload them.
+            *session_callbacks(cfg, overrides, model, configured),
+            EpochState(state_dir, tracker, history, on_epoch_end, stages),
+        ]
 
     initial_epoch = state["epochs_completed"] if state else 0
+    # How the last stage listed ended (from progress.json when it ended before a resume).
     stopped_early = bool(state and state.get("stopped_early"))
-    # A rerun continues up to trainer.epochs (raise it to train longer) unless early stopping ended the job.
-    if initial_epoch < cfg.trainer.epochs and not stopped_early:
-        model.fit(
-            data.train,
-            validation_data=data.validation,
-            epochs=cfg.trainer.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=cfg.trainer.verbose,
-        )
-        stopped_early = len(history) < cfg.trainer.epochs
-        mark_finished(state_dir, stopped_early)
+    for index, (stage_name, stage_epochs, stage_lr) in enumerate(planned):
+        if index < len(stages) - 1:
+            continue  # finished before this job was resumed
+        if index == len(stages):
+            # The previous stage has converged (early stopping) or used its epochs: begin fine-tuning from
+            # the weights it ended with, and save that as the state, so a job killed from now on resumes here.
+            stages[-1]["stopped_early"] = stopped_early
+            with strategy.scope():
+                unfrozen = unfreeze_last_layers(model, cfg.model.backbone, cfg.model.fine_tune.unfreeze_layers)
+                compile_for_stage(stage_lr, stage_epochs)
+            stages.append({
+                "name": stage_name, "first_epoch": len(history) + 1, "learning_rate": stage_lr,
+                "trainable_weights": len(model.trainable_weights), "unfrozen_layers": unfrozen,
+            })
+            write_state(state_dir, model, len(history), tracker, history, stages)
+            stopped_early = False
+            log.info(
+                "Fine-tuning from epoch %d at lr %g: %d of %s's last %d layers unfrozen (BatchNormalization stays frozen)",
+                len(history) + 1, stage_lr, unfrozen, cfg.model.backbone, cfg.model.fine_tune.unfreeze_layers,
+            )
+        # A rerun continues a stage up to its epochs (raise them to train longer) unless early stopping ended it.
+        end_epoch = stages[index]["first_epoch"] - 1 + stage_epochs
+        if len(history) < end_epoch and not stopped_early:
+            model.fit(
+                data.train,
+                validation_data=data.validation,
+                epochs=end_epoch,
+                initial_epoch=len(history),
+                callbacks=stage_callbacks(),
+                verbose=cfg.trainer.verbose,
+            )
+            stopped_early = len(history) < end_epoch
+            mark_finished(state_dir, stopped_early)
+    stages[-1]["stopped_early"] = stopped_early
+    for stage, following in zip(stages, stages[1:] + [None]):
+        stage["last_epoch"] = following["first_epoch"] - 1 if following else len(history)
 
     # Score the best epoch's weights, not the last epoch's.
     best_path = output_dir / BEST_CHECKPOINT
@@ -133,7 +182,14 @@ def train(
         "learning_rate": learning_rate,
         "num_train_examples": data.spec.num_train_examples,
         "checkpoint": str(BEST_CHECKPOINT) if best_path.is_file() else None,
+        # Where each training stage began and ended (model=transfer: "train" then "fine_tune").
+        "stages": stages,
         "history": history,
     }
+    export_cfg = cfg.get("export")
+    if export_cfg is not None and (export_cfg.saved_model or export_cfg.tflite):
+        from .export import export_model
+
+        metrics["export"] = export_model(model, output_dir / EXPORT_DIR, export_cfg)
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
     return metrics

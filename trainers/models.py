@@ -9,6 +9,7 @@ from keras import layers
 from .adapted_layers import apply_input_layers, input_dtype, scale_to_target_units
 from .pipeline import DataSpec
 from .schema import MODEL_INPUTS, ConfigError
+from .transfer import transfer_body
 
 # task -> (output activation, loss, metrics factory)
 HEADS = {
@@ -88,7 +89,7 @@ def _rnn_body(inputs, cfg, spec: DataSpec):
     return x
 
 
-BODIES = {"mlp": _mlp_body, "cnn": _cnn_body, "lstm": _rnn_body, "gru": _rnn_body, "text_lstm": _rnn_body}
+BODIES = {"mlp": _mlp_body, "cnn": _cnn_body, "lstm": _rnn_body, "gru": _rnn_body, "text_lstm": _rnn_body, "transfer": transfer_body}
 
 
 def build_model(model_cfg, spec: DataSpec, augmentation=None) -> keras.Model:
@@ -100,11 +101,13 @@ def build_model(model_cfg, spec: DataSpec, augmentation=None) -> keras.Model:
     x, body_spec = apply_input_layers(inputs, spec, augmentation)
     features = BODIES[model_cfg.name](x, model_cfg, body_spec)
     activation = HEADS[spec.task][0]
-    # float32 head: softmax/sigmoid and the loss stay numerically safe under mixed precision.
+    # float32 head: softmax/sigmoid and the loss stay numerically safe under mixed precision. model.l2 covers
+    # it too: for model=transfer it is the only kernel trained in the first stage.
+    head = {"activation": activation, "dtype": "float32", "kernel_regularizer": _regularizer(model_cfg)}
     if spec.target_mean is None:
-        outputs = layers.Dense(spec.num_outputs, activation=activation, dtype="float32", name="predictions")(features)
+        outputs = layers.Dense(spec.num_outputs, name="predictions", **head)(features)
     else:
-        standardised = layers.Dense(spec.num_outputs, activation=activation, dtype="float32", name="standardised_predictions")(features)
+        standardised = layers.Dense(spec.num_outputs, name="standardised_predictions", **head)(features)
         outputs = scale_to_target_units(standardised, spec)
     return keras.Model(inputs, outputs, name=f"{model_cfg.name}_{spec.task}")
 

@@ -6,6 +6,7 @@ module before any compute is spent.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -25,8 +26,16 @@ MODEL_INPUTS = {
     "gru": ("image", "tokens", "text"),
     # A bidirectional LSTM preset for text; the same body as lstm, so it also reads image rows.
     "text_lstm": ("text", "tokens", "image"),
+    # A keras.applications backbone (trainers/transfer.py); it resizes and turns grey into RGB itself.
+    "transfer": ("image",),
 }
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+BACKBONES = ("efficientnet_b0", "mobilenet_v2", "resnet50")
+# The smallest image side keras.applications accepts for these backbones (without their top).
+MIN_BACKBONE_INPUT = 32
+# What Keras' load_weights reads for a backbone's weights file.
+WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
+LR_SCHEDULES = ("constant", "cosine", "exponential", "warmup")
 
 
 class ConfigError(ValueError):
@@ -60,6 +69,32 @@ class CNNConfig(ModelConfig):
 class RNNConfig(ModelConfig):
     units: list[int] = field(default_factory=lambda: [64])
     bidirectional: bool = False
+
+
+@dataclass
+class FineTuneConfig:
+    """The second stage of a transfer job: once the head has converged with the backbone frozen."""
+
+    # Epochs of fine-tuning after the first stage (0: no fine-tuning stage).
+    epochs: int = 5
+    # How many of the backbone's last layers become trainable; BatchNormalization layers stay frozen.
+    unfreeze_layers: int = 20
+    # A small learning rate, so the pretrained features are adjusted rather than overwritten.
+    lr: float = 1e-5
+
+
+@dataclass
+class TransferConfig(ModelConfig):
+    backbone: str = "mobilenet_v2"
+    # "imagenet" (downloaded once into ~/.keras/models), null (random init), or a local weights file.
+    weights: Optional[str] = "imagenet"
+    # Side the images are resized to inside the model (null: the data's own size, at least 32).
+    input_size: Optional[int] = None
+    # MobileNetV2's width multiplier (Keras' `alpha`); imagenet weights exist for 0.35, 0.5, 0.75, 1.0, 1.3, 1.4.
+    alpha: float = 1.0
+    # Global pooling over the backbone's feature map: avg or max.
+    pooling: str = "avg"
+    fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
 
 
 # ---------------------------------------------------------------- data
@@ -119,6 +154,31 @@ class OptimizerConfig:
     nesterov: bool = False
     rho: float = 0.9
     clipnorm: Optional[float] = None
+
+
+# ---------------------------------------------------------------- learning-rate schedule
+@dataclass
+class LRScheduleConfig:
+    """Learning rate over each training stage's steps, starting from (warmup: rising to) the stage's lr.
+    A schedule drives the rate itself, so ReduceLROnPlateau must be off with any but constant."""
+
+    name: str = "constant"
+    # Learning rate at the stage's end as a fraction of its lr (cosine, warmup, exponential).
+    final_fraction: float = 0.0
+    # warmup only: fraction of the stage's steps spent rising linearly from 0 to lr.
+    warmup_fraction: float = 0.1
+
+
+# ---------------------------------------------------------------- export
+@dataclass
+class ExportConfig:
+    """After training, the best model as a SavedModel in TF Serving's layout (export/serving/<version>/)
+    and/or a TFLite file (export/model.tflite)."""
+
+    saved_model: bool = False
+    tflite: bool = False
+    # TF Serving serves the highest version number; null: one more than the highest already exported.
+    version: Optional[int] = None
 
 
 # ---------------------------------------------------------------- trainer
@@ -214,6 +274,9 @@ class JobConfig:
     data: Any = MISSING
     optimizer: Any = MISSING
     augmentation: Any = None
+    # None means a constant learning rate (configs composed without the lr_schedule group).
+    lr_schedule: Any = None
+    export: ExportConfig = field(default_factory=ExportConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     distribution: DistributionConfig = field(default_factory=DistributionConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -236,6 +299,8 @@ def register_schemas() -> None:
     store.store(group="schema/model", name="mlp", node=MLPConfig)
     store.store(group="schema/model", name="cnn", node=CNNConfig)
     store.store(group="schema/model", name="rnn", node=RNNConfig)
+    store.store(group="schema/model", name="transfer", node=TransferConfig)
+    store.store(group="schema/lr_schedule", name="lr_schedule", node=LRScheduleConfig)
     store.store(group="schema/data", name="data", node=DataConfig)
     store.store(group="schema/augmentation", name="augmentation", node=AugmentationConfig)
     store.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
@@ -350,6 +415,12 @@ def validate(cfg: DictConfig) -> None:
     _check_choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
     _check_data_files(data)
     _check_augmentation(cfg.get("augmentation"), data)
+    if model.name == "transfer":
+        _check_transfer(model)
+    _check_lr_schedule(cfg.get("lr_schedule"), callbacks)
+    export_version = cfg.export.version if cfg.get("export") is not None else None
+    if export_version is not None:
+        _check_positive_int("export.version", export_version, "export.version=1")
     if cfg.optimizer.name == "sgd" and not 0.0 <= cfg.optimizer.momentum < 1.0:
         _fail("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)", "optimizer.momentum=0.9")
 
@@ -377,6 +448,61 @@ def _check_augmentation(augmentation, data) -> None:
         raise ConfigError(
             f"augmentation={augmentation.name} transforms images, but data={data.name} has "
             f"{data.input_kind!r} examples. Use augmentation=none with this data."
+        )
+
+
+def _check_transfer(model) -> None:
+    _check_choice("model.backbone", model.backbone, BACKBONES)
+    weights = model.weights
+    if weights not in (None, "imagenet"):
+        path = os.path.abspath(os.path.expanduser(weights))
+        if not os.path.isfile(path):
+            raise ConfigError(
+                f"Invalid value for `model.weights`: no file at {path!r} (from {weights!r}). Allowed: "
+                "imagenet, null (random initialisation) or the path of a weights file, e.g. `model.weights=null`."
+            )
+        if not path.endswith(WEIGHTS_SUFFIXES):
+            _fail("model.weights", weights, "a file ending in " + ", ".join(WEIGHTS_SUFFIXES), "model.weights=null")
+    if model.input_size is not None and (not isinstance(model.input_size, int) or model.input_size < MIN_BACKBONE_INPUT):
+        _fail("model.input_size", model.input_size, f"null or an integer of at least {MIN_BACKBONE_INPUT}", "model.input_size=96")
+    if not model.alpha > 0:
+        _fail("model.alpha", model.alpha, "a number greater than 0", "model.alpha=0.35")
+    if model.alpha != 1.0 and model.backbone != "mobilenet_v2":
+        _fail("model.alpha", model.alpha, f"1.0 (only mobilenet_v2 has a width multiplier; backbone is {model.backbone})", "model.alpha=1.0")
+    _check_choice("model.pooling", model.pooling, ("avg", "max"))
+    fine_tune = model.fine_tune
+    if not isinstance(fine_tune.epochs, int) or fine_tune.epochs < 0:
+        _fail("model.fine_tune.epochs", fine_tune.epochs, "an integer of at least 0 (0: no fine-tuning stage)", "model.fine_tune.epochs=5")
+    if not isinstance(fine_tune.unfreeze_layers, int) or fine_tune.unfreeze_layers < 1:
+        _fail(
+            "model.fine_tune.unfreeze_layers",
+            fine_tune.unfreeze_layers,
+            "an integer of at least 1 (to skip fine-tuning set model.fine_tune.epochs=0)",
+            "model.fine_tune.unfreeze_layers=20",
+        )
+    if not fine_tune.lr > 0:
+        _fail("model.fine_tune.lr", fine_tune.lr, "a number greater than 0", "model.fine_tune.lr=1e-5")
+
+
+def _check_lr_schedule(schedule, callbacks) -> None:
+    if schedule is None:
+        return
+    _check_choice("lr_schedule.name", schedule.name, LR_SCHEDULES)
+    if schedule.name == "constant":
+        return
+    low_inclusive = schedule.name != "exponential"  # exponential decay to 0 is not defined
+    if not (0.0 <= schedule.final_fraction <= 1.0 if low_inclusive else 0.0 < schedule.final_fraction <= 1.0):
+        allowed = "a number in [0, 1]" if low_inclusive else "a number in (0, 1]"
+        _fail("lr_schedule.final_fraction", schedule.final_fraction, allowed, "lr_schedule.final_fraction=0.01")
+    if schedule.name == "warmup":
+        _check_fraction("lr_schedule.warmup_fraction", schedule.warmup_fraction, "lr_schedule.warmup_fraction=0.1")
+    if callbacks.reduce_lr_on_plateau.enabled:
+        # Keras cannot set the learning rate of an optimizer a schedule drives: refuse before training
+        # rather than fail at the first plateau. The schedule configs switch the callback off themselves.
+        raise ConfigError(
+            f"lr_schedule={schedule.name} drives the learning rate, so ReduceLROnPlateau cannot change it, "
+            "but trainer.callbacks.reduce_lr_on_plateau.enabled is true. Use one of them: "
+            "`trainer.callbacks.reduce_lr_on_plateau.enabled=false` or `lr_schedule=constant`."
         )
 
 
