@@ -44,6 +44,7 @@ def apply_input_layers(inputs, spec: DataSpec, augmentation=None):
     body should see (raw text leaves as token ids, so bodies only know tokens, images and tabular rows)."""
     x = inputs
     if spec.input_kind == "text":
+        _refuse_text_on_several_replicas()
         # A fixed vocabulary (adapted on the training split) is saved with the model as an asset.
         x = layers.TextVectorization(
             vocabulary=spec.vocabulary, output_sequence_length=spec.sequence_length, name="text_vectorization"
@@ -59,6 +60,21 @@ def apply_input_layers(inputs, spec: DataSpec, augmentation=None):
         for layer in augmentation_layers(augmentation):
             x = layer(x)
     return x, spec
+
+
+def _refuse_text_on_several_replicas() -> None:
+    import tensorflow as tf
+
+    from .schema import ConfigError
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        # Measured with Keras 3.15/TF 2.21: fit and evaluate fail in an AddN over the string inputs.
+        raise ConfigError(
+            f"Raw-text data (input_kind 'text') trains on one replica only; this job has {replicas}. "
+            "Keras 3 MirroredStrategy cannot take string inputs. Use one GPU or "
+            "distribution.cpu_replicas=null."
+        )
 
 
 def scale_to_target_units(standardised, spec: DataSpec):

@@ -110,3 +110,13 @@ def test_launch_refuses_before_training_with_exit_code_2(tmp_path):
     assert re.search(r"Config error: data.target=cost: no such column .* Columns: area, rooms, age, price, kind",
                      result.stderr)
     assert "Epoch 1/" not in result.stdout and not (job_dir / "tensorboard").exists()
+
+
+def test_raw_text_on_several_replicas_is_refused_before_training(tmp_path):
+    # Keras 3's MirroredStrategy fails on string inputs mid-fit; say so up front instead.
+    reviews = write_text_folder(tmp_path / "reviews", per_class=6)
+    result = run_launch("model=mlp", "data=text_folder", f"data.path={reviews}", "distribution.cpu_replicas=2",
+                        "storage.uri=null", f"hydra.run.dir={tmp_path / 'job'}")
+    assert result.returncode == 2
+    assert "Config error: Raw-text data (input_kind 'text') trains on one replica only; this job has 2" in result.stderr
+    assert "Epoch 1/" not in result.stdout
