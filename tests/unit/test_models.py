@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from trainers import devices
 from trainers.models import HEADS, build_model, compile_model
 from trainers.pipeline import DataSpec
-from trainers.schema import MODEL_INPUTS, CNNConfig, MLPConfig, RNNConfig
+from trainers.schema import MODEL_INPUTS, CNNConfig, MLPConfig, RNNConfig, TransferConfig
 
 MODEL_CONFIGS = {
     "mlp": MLPConfig(name="mlp", units=[16], dropout=0.1),
@@ -20,6 +20,8 @@ MODEL_CONFIGS = {
     "lstm": RNNConfig(name="lstm", units=[8, 8], l2=1e-4),
     "gru": RNNConfig(name="gru", units=[8], bidirectional=True),
     "text_lstm": RNNConfig(name="text_lstm", units=[8], bidirectional=True),
+    # No weight download in tests; the 8x8 images are resized to the backbone's minimum inside the model.
+    "transfer": TransferConfig(name="transfer", backbone="mobilenet_v2", weights=None, input_size=32, alpha=0.35),
 }
 SHAPES = {"image": (8, 8, 1), "tokens": (20,), "text": (), "tabular": (30,)}
 WORDS = ["good", "bad", "film", "plot"]
