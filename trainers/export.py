@@ -33,6 +33,22 @@ def next_version(serving_dir) -> int:
     return max(versions, default=0) + 1
 
 
+def check_export_target(export_dir, export_cfg) -> None:
+    """Before training: an explicit export.version that already exists would fail only after it."""
+    from pathlib import Path
+
+    from .schema import ConfigError
+
+    if export_cfg is None or not export_cfg.saved_model or export_cfg.version is None:
+        return
+    taken = Path(export_dir) / SERVING_DIR / str(export_cfg.version)
+    if taken.exists():
+        raise ConfigError(
+            f"export.version={export_cfg.version}: {taken} already exists and TF Serving versions are never "
+            "overwritten. Choose another number, or leave export.version=null for the next free one."
+        )
+
+
 def export_model(model, export_dir, export_cfg) -> dict:
     """Write `model` as a SavedModel at <export_dir>/serving/<version>/ (TF Serving's layout, signature
     `serving_default`) and/or as <export_dir>/model.tflite. Returns the paths written, for metrics.json."""

@@ -41,6 +41,9 @@ def train(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    from .export import check_export_target
+
+    check_export_target(output_dir / EXPORT_DIR, cfg.get("export"))
 
     # TensorFlow is imported only now: a bad config above fails in milliseconds.
     from . import devices

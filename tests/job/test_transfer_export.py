@@ -76,6 +76,11 @@ def test_a_job_resumed_in_the_fine_tuning_stage_continues_that_stage(transfer_jo
     assert progress["stages"][-1]["name"] == "fine_tune"
     before = metrics_of(job_dir)
 
+    # An explicit export version that exists is refused before any training, not after it.
+    taken = run_launch(*TRANSFER, "model.fine_tune.epochs=2", "export.version=1", f"hydra.run.dir={job_dir}")
+    assert taken.returncode == 2 and "export.version=1" in taken.stderr and "already exists" in taken.stderr
+    assert metrics_of(job_dir) == before
+
     # One more fine-tuning epoch: the rerun must neither redo stage 1 nor start fine-tuning afresh.
     result = run_launch(*TRANSFER, "model.fine_tune.epochs=2", f"hydra.run.dir={job_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
