@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = PROJECT_ROOT / "launch.py"
+# Jobs run from a scratch folder, as a user's would: relative outputs (the default `results/` store,
+# `outputs/`) land there instead of in the repository.
+SCRATCH_CWD = Path(tempfile.mkdtemp(prefix="launch-cwd-"))
 
 
 def run_launch(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -18,7 +22,7 @@ def run_launch(*args: str, env: dict | None = None, timeout: float = 600, cwd: P
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, str(LAUNCH), *args],
-        cwd=str(cwd or PROJECT_ROOT),
+        cwd=str(cwd or SCRATCH_CWD),
         env=full_env,
         capture_output=True,
         text=True,
