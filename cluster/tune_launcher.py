@@ -158,6 +158,7 @@ def _run_tune(
     param_space: dict,
     resources_of: Callable[[dict], Any],
     name_of: Callable[[Any], str],
+    describe: Callable[[dict], str],
     mode: str,
     manifest: dict,
     num_samples: int = 1,
@@ -173,6 +174,13 @@ def _run_tune(
     # Its CSV and JSON loggers, which Tune's results rely on, are passed explicitly below.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from .progress import SweepProgress
+
+    # Tune's classic output honours a custom reporter; its newer output prints a table per trial.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # One state snapshot per epoch report is what resume needs; Tune's warning about it is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources=resources_of)
     restore = _check_manifest(sweep_dir, manifest)
     if restore:
@@ -209,6 +217,7 @@ def _run_tune(
                 failure_config=tune.FailureConfig(max_failures=int(settings.get("max_failures", 2))),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=int(settings.get("checkpoints_to_keep", 1))),
                 verbose=int(settings.get("verbose", 1)),
+                progress_reporter=SweepProgress(plan.metric, mode, describe),
                 callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
             ),
         )
@@ -312,6 +321,8 @@ def launch_grid(launcher, job_overrides: Sequence[Sequence[str]], initial_job_id
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
             resources_of=lambda trial_config: requests[int(trial_config["job"])].placement(),
             name_of=lambda trial: f"job_{initial_job_idx + int(trial.config['job'])}",
+            describe=lambda trial_config: f"#{initial_job_idx + int(trial_config['job'])} "
+            + " ".join(filter_overrides(jobs[int(trial_config["job"])])),
             mode=mode,
             manifest={"initial_job_idx": initial_job_idx, "jobs": jobs},
         )
@@ -379,6 +390,7 @@ def launch_search(launcher, arguments: list[str], num_samples: int, scheduler: O
             param_space=space.param_space(),
             resources_of=lambda trial_config: request_for(trial_overrides(space, trial_config)).placement(),
             name_of=lambda trial: f"job_{int(trial.trial_id.rsplit('_', 1)[-1])}",
+            describe=lambda trial_config: " ".join(trial_overrides(space, trial_config)),
             mode=mode,
             manifest={"arguments": arguments, "num_samples": num_samples, "scheduler": scheduler, "seed": seed},
             num_samples=num_samples,
