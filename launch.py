@@ -1,6 +1,6 @@
 """Launch Keras training jobs composed by Hydra.
 
-    python launch.py                                   # cnn on the offline digits data, CPU, ~30 s on 2 cores
+    python launch.py                                   # cnn on the offline digits data, CPU, ~15 s on 2 cores
     python launch.py model=lstm lr=1e-4 trainer.epochs=3
     python launch.py --cfg job                         # print the composed config (Hydra's flags all work)
     python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)

@@ -154,6 +154,7 @@ def train(
                 initial_epoch=len(history),
                 callbacks=stage_callbacks(),
                 verbose=cfg.trainer.verbose,
+                shuffle=False,  # the tf.data pipeline shuffles the training split itself
             )
             stopped_early = len(history) < end_epoch
             mark_finished(state_dir, stopped_early)

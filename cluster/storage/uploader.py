@@ -225,7 +225,8 @@ class TrialUploader:
             else:
                 self.store.delete(key)  # lost to a better record written meanwhile
             self._uploaded_signature = best.signature
-            log.info("Best checkpoint (epoch %d, %s %.4f) uploaded to %s/%s", best.epoch, self.metric, best.value, self.store.uri, key)
+            # Debug: one line per improvement would interleave with the job's progress bar.
+            log.debug("Best checkpoint (epoch %d, %s %.4f) uploaded to %s/%s", best.epoch, self.metric, best.value, self.store.uri, key)
         except (StorageError, OSError) as error:
             self._fail(f"checkpoint of epoch {best.epoch} to {self._trial_uri()}", error)
         finally:
