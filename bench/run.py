@@ -224,7 +224,7 @@ def launch_command(data: Path, args, precision: str, run_dir: Path) -> list[str]
     return [
         PYTHON,
         "launch.py",
-        "+experiment=bench_mnist",
+        "experiment=bench_mnist",
         f"data.path={data}",
         f"trainer.epochs={args.epochs}",
         f"precision={precision}",

@@ -1,4 +1,4 @@
-"""`+experiment=bench_mnist` builds exactly the plain baseline's CNN (bench/plain_keras.py): same output
+"""`experiment=bench_mnist` builds exactly the plain baseline's CNN (bench/plain_keras.py): same output
 shapes of every weighted and pooling layer, same parameter count. Guards the benchmark against drift in
 trainers/models.py."""
 
@@ -24,7 +24,7 @@ def _plain_module():
 
 def test_bench_experiment_builds_the_plain_scripts_model():
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["+experiment=bench_mnist", "data.path=/tmp/mnist.npz"])
+        cfg = compose(config_name="config", overrides=["experiment=bench_mnist", "data.path=/tmp/mnist.npz"])
     validate(cfg)
     assert (cfg.model.name, cfg.data.name, cfg.trainer.batch_size) == ("cnn", "mnist", 128)
 

@@ -3,6 +3,7 @@ field, the value and what is allowed, before TensorFlow is imported."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,17 @@ def compose_job(*overrides: str):
 
 @pytest.mark.parametrize(
     "group,option",
-    [(group, option) for group in ("model", "data", "optimizer", "trainer") for option in group_options(group)],
+    [
+        (group, option)
+        for group in ("model", "data", "optimizer", "trainer", "augmentation", "lr_schedule", "storage", "experiment", "hparams_search")
+        for option in group_options(group)
+    ],
 )
 def test_every_group_option_composes(group, option):
     cfg = compose_job(f"{group}={option}")
+    if group in ("experiment", "hparams_search"):  # `# @package _global_` overlays
+        validate(cfg)
+        return
     assert OmegaConf.select(cfg, group) is not None
     if group == "model":
         assert cfg.model.name == option
@@ -49,6 +57,16 @@ def test_default_config_is_valid_and_offline():
 @pytest.mark.parametrize("model", group_options("model"))
 def test_every_model_accepts_the_default_image_data(model):
     validate(compose_job(f"model={model}"))
+
+
+def test_an_experiment_overlay_overrides_root_values(tmp_path):
+    # config.yaml's own values come first in its defaults list, so an overlay's lr must win over them.
+    conf_copy = tmp_path / "conf"
+    shutil.copytree(CONF, conf_copy)
+    (conf_copy / "experiment" / "fast_lr.yaml").write_text("# @package _global_\nlr: 0.05\nseed: 11\n")
+    with initialize_config_dir(config_dir=str(conf_copy), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=fast_lr"])
+    assert (cfg.lr, cfg.seed) == (0.05, 11)
 
 
 def test_top_level_lr_and_seed_reach_the_job():
