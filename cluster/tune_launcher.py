@@ -190,13 +190,12 @@ def _run_tune(
             param_space=param_space,
         )
     else:
-        if seed is not None:
-            import random
+        from ray.tune.search.basic_variant import BasicVariantGenerator
 
-            import numpy as np
-
-            random.seed(seed)
-            np.random.seed(seed)
+        # A generator of its own: with the global numpy RNG, whatever else draws from it between trials
+        # (the scheduler, Ray's internals) shifts the samples, so the same seed drew different trials under
+        # ASHA and FIFO. Its own RandomState makes a seed name one list of trials, whatever the scheduler.
+        search_alg = BasicVariantGenerator(random_state=seed) if seed is not None else None
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
@@ -204,6 +203,7 @@ def _run_tune(
                 metric=plan.metric,
                 mode=mode,
                 num_samples=num_samples,
+                search_alg=search_alg,
                 scheduler=scheduler,
                 max_concurrent_trials=settings.get("max_concurrent_trials"),
                 # Each trial in a fresh process: TensorFlow's devices are fixed once it starts.

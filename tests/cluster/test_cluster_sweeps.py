@@ -143,25 +143,47 @@ def test_killed_driver_is_resumed_by_rerunning_the_command(tmp_path, two_node_cl
     assert [row["status"] for row in board["trials"]] == ["COMPLETED", "COMPLETED"]
 
 
+def _sampled_lrs(sweep_dir, rows) -> list[float]:
+    lrs = []
+    for row in rows:
+        overrides = yaml.safe_load((sweep_dir / str(row["job"]) / ".hydra" / "overrides.yaml").read_text())
+        lrs.append(float(next(item for item in overrides if item.startswith("lr=")).split("=", 1)[1]))
+    return lrs
+
+
+ASHA_SEARCH = ["hparams_search=asha", "lr=tag(log,interval(1e-6,3e-2))", "hydra.sweeper.num_samples=6",
+               "hydra.sweeper.seed=3", "model=cnn", "data.max_train_samples=300", "storage.uri=null",
+               "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false"]
+
+
 def test_asha_search_samples_trials_and_stops_poor_ones_early(tmp_path, two_node_cluster):
     sweep_dir = tmp_path / "sweep"
-    result = sweep(["hparams_search=asha", "lr=tag(log,interval(1e-6,3e-2))", "hydra.sweeper.num_samples=6",
-                    "hydra.sweeper.seed=3", "model=cnn", "trainer.epochs=4", "data.max_train_samples=300",
-                    "storage.uri=null", "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false"],
-                   sweep_dir, address=two_node_cluster.address, timeout=900)
+    result = sweep([*ASHA_SEARCH, "trainer.epochs=4"], sweep_dir, address=two_node_cluster.address, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     board = json.loads((sweep_dir / "leaderboard.json").read_text())
     rows = board["trials"]
     assert [row["job"] for row in rows] == list(range(6))
-    lrs = []
-    for row in rows:
-        overrides = yaml.safe_load((sweep_dir / str(row["job"]) / ".hydra" / "overrides.yaml").read_text())
-        lr = float(next(item for item in overrides if item.startswith("lr=")).split("=", 1)[1])
-        assert 1e-6 <= lr <= 3e-2
-        lrs.append(lr)
+    lrs = _sampled_lrs(sweep_dir, rows)
+    assert all(1e-6 <= lr <= 3e-2 for lr in lrs)
     assert len(set(lrs)) == 6, "each trial samples its own lr"
     stopped = [row for row in rows if row["status"] == "STOPPED"]
     assert stopped, f"ASHA stopped no trial: {rows}"
     assert all(row["epochs"] < 4 for row in stopped)
     assert any(row["status"] == "COMPLETED" and row["epochs"] == 4 for row in rows)
     assert board["best"]["status"] == "COMPLETED"
+
+
+def test_a_seed_draws_the_same_trials_whatever_the_scheduler(tmp_path, two_node_cluster):
+    """So that a search with ASHA and the same search run to the end can be compared trial for trial
+    (bench/run.py's asha_vs_full relies on it): ASHA ends trials early and so starts the next ones sooner,
+    which must not change what they sample."""
+    lrs = {}
+    for scheduler in ("asha", "fifo"):
+        sweep_dir = tmp_path / scheduler
+        result = sweep([*ASHA_SEARCH, f"hydra.sweeper.scheduler.name={scheduler}", "trainer.epochs=2",
+                        "data.max_train_samples=100"], sweep_dir, address=two_node_cluster.address, timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+        rows = json.loads((sweep_dir / "leaderboard.json").read_text())["trials"]
+        lrs[scheduler] = _sampled_lrs(sweep_dir, rows)
+    assert len(set(lrs["asha"])) == 6
+    assert lrs["asha"] == lrs["fifo"]
