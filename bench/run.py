@@ -1,6 +1,6 @@
 """Benchmarks: `launch.py` against a plain Keras script, and Ray sweeps against the same jobs run one by one.
 
-    python bench/run.py            # full: 60,000 MNIST-shaped samples, 4 epochs, 3 runs per side (~40 min on 2 busy cores)
+    python bench/run.py            # full: 60,000 MNIST-shaped samples, 4 epochs, 3 runs per side (25-40 min on 2 cores, idle to busy)
     python bench/run.py --quick    # smoke: 4,096 samples, 2 epochs, 1 run of each figure (~3 min)
 
 Everything runs as subprocesses, the way a user runs them, alternating sides run by run so drift in the

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,17 @@ def run_launch(*args: str, env: dict | None = None, timeout: float = 600, cwd: P
         text=True,
         timeout=timeout,
     )
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "the condition", interval: float = 0.1):
+    """Poll until predicate() is truthy and return its value; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import LAUNCH, PROJECT_ROOT
+from tests.conftest import LAUNCH, PROJECT_ROOT, wait_for  # noqa: F401 (shared with the sweep tests)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 TEST_CONF = Path(__file__).with_name("conf")
@@ -174,16 +174,6 @@ def start_sweep(args: list[str], sweep_dir: Path, address: str | None = None) ->
     return subprocess.Popen([sys.executable, str(LAUNCH), "-m", *args, f"hydra.sweep.dir={sweep_dir}"],
                             cwd=str(PROJECT_ROOT), env=launch_env(address), stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def read_json(path: Path):
