@@ -32,6 +32,10 @@ STANDARD_HPARAMS = {
     "seed": "seed",
 }
 
+# Overrides that say where and how a job runs, not what it learns: left out of the HParams columns, where
+# `storage.uri=null` or `trainer.verbose=2` would only crowd out the hyperparameters being compared.
+NOT_HYPERPARAMETERS = ("storage", "resources", "export", "trainer.verbose", "trainer.resume")
+
 # What ThroughputLogger adds to the training logs; Keras writes them in the `train` group.
 EXTRA_TRAIN_LOGS = ("learning_rate", "samples_per_second")
 
@@ -71,10 +75,15 @@ def _parse_overrides(overrides: Iterable[str]) -> list[tuple[str, str]]:
     for override in overrides:
         key, sep, raw = override.partition("=")
         key = key.lstrip("+")
-        if not sep or key.startswith("~") or key.startswith("hydra"):
-            continue  # deletions and Hydra's own settings are not hyperparameters
-        result.append((key.split("@", 1)[0], raw))
+        key = key.split("@", 1)[0]
+        if not sep or key.startswith("~") or key.startswith("hydra") or _runs_the_job(key):
+            continue  # deletions, Hydra's own settings and run settings are not hyperparameters
+        result.append((key, raw))
     return result
+
+
+def _runs_the_job(key: str) -> bool:
+    return any(key == prefix or key.startswith(prefix + ".") for prefix in NOT_HYPERPARAMETERS)
 
 
 def metric_names(model: keras.Model) -> list[tuple[str, str, str]]:
