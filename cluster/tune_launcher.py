@@ -215,7 +215,6 @@ def _run_tune(
                 name=EXPERIMENT,
                 storage_path=str(sweep_dir),
                 failure_config=tune.FailureConfig(max_failures=int(settings.get("max_failures", 2))),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=int(settings.get("checkpoints_to_keep", 1))),
                 verbose=int(settings.get("verbose", 1)),
                 progress_reporter=SweepProgress(plan.metric, mode, describe),
                 callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
@@ -259,8 +258,6 @@ def _row_and_return(result, num: int, sweep_config: DictConfig, metric: str, mod
         checkpoint = str(job_dir / returned["checkpoint"])
     elif (job_dir / "checkpoints" / "best.keras").is_file():
         checkpoint = str(job_dir / "checkpoints" / "best.keras")
-    elif result.checkpoint is not None:
-        checkpoint = result.checkpoint.path
 
     if result.error is not None:
         status = "FAILED"

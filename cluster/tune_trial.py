@@ -1,5 +1,5 @@
 """What runs inside one Ray Tune trial's process: compose the Hydra job, point its logs at its own file,
-restore its state from Tune's latest checkpoint, report each epoch to Tune, run the task function.
+report each epoch to Tune, run the task function (which resumes from the job's own state/).
 
 Mirrors what Hydra's own launchers do on a worker (Singleton state shipped over, setup_globals, run_job),
 so the job sees the same config, output folder and hydra.job.num/id as under the basic launcher.
@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,27 +88,14 @@ def _epochs_in(state_dir: Path) -> int:
         return 0
 
 
-def _restore_state(job_dir: Path) -> None:
-    """After a retry (maybe on another node) put Tune's latest checkpoint in the job's state folder,
-    unless the folder already holds that epoch or a later one."""
-    from ray import tune
-
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return
-    state_dir = job_dir / STATE_DIR
-    with checkpoint.as_directory() as directory:
-        saved = _epochs_in(Path(directory))
-        if saved > _epochs_in(state_dir):
-            staging = Path(tempfile.mkdtemp(dir=job_dir, prefix=".restore-"))
-            shutil.copytree(directory, staging / STATE_DIR)
-            shutil.rmtree(state_dir, ignore_errors=True)
-            os.replace(staging / STATE_DIR, state_dir)
-            shutil.rmtree(staging, ignore_errors=True)
-            print(f"[raylaunch] restored {state_dir} from Tune checkpoint (epoch {saved})", flush=True)
-        else:
-            print(f"[raylaunch] keeping {state_dir}: it holds epoch {_epochs_in(state_dir)} >= checkpoint's {saved}",
-                  flush=True)
+def _announce_state(job_dir: Path) -> None:
+    """A retried or resumed trial continues from the job's own state/ (the trainer resumes from it). Tune
+    checkpoints are not used for this: they would live in the same sweep dir, and after a driver is killed
+    Tune restores from the checkpoint its last experiment snapshot named, which checkpoint rotation may
+    already have deleted (the trial then fails every retry)."""
+    epochs = _epochs_in(job_dir / STATE_DIR)
+    if epochs:
+        print(f"[raylaunch] resuming from {job_dir / STATE_DIR} (epoch {epochs})", flush=True)
 
 
 def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str]) -> dict:
@@ -134,11 +119,25 @@ def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str]) -> dict:
     return attempt
 
 
-def _record_end(job_dir: Path) -> None:
+def _record_end(job_dir: Path, final: Optional[dict] = None) -> None:
     record_file = job_dir / TRIAL_RECORD
     record = json.loads(record_file.read_text())
     record["attempts"][-1]["ended"] = time.time()
+    if final is not None:  # numbers from Keras' logs may be numpy scalars
+        record["result"] = json.loads(json.dumps(final, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
     record_file.write_text(json.dumps(record, indent=1))
+
+
+def _finished_before(job_dir: Path, trial_id: str, overrides: list[str]) -> Optional[dict]:
+    """The final report of this very job if it already finished: Tune's experiment state is saved every
+    few seconds, so a driver killed soon after a trial ended restores that trial as unfinished."""
+    try:
+        record = json.loads((job_dir / TRIAL_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("trial_id") == trial_id and record.get("overrides") == overrides:
+        return record.get("result")
+    return None
 
 
 def _as_json(value: Any) -> Optional[str]:
@@ -171,6 +170,12 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     sweep_config, job_dir = compose(plan, overrides, num, trial_id)
     _redirect_output(job_dir / TRIAL_LOG)
     print(f"[raylaunch] trial {trial_id}, job #{num}: {' '.join(overrides)}", flush=True)
+    finished = _finished_before(job_dir, trial_id, overrides)
+    if finished is not None:
+        print(f"[raylaunch] job #{num} had finished before the sweep was interrupted: its result is reported "
+              f"again, the job is not rerun", flush=True)
+        tune.report(finished)
+        return
     attempt = _record_attempt(job_dir, trial_id, overrides)
 
     # Rehearsal of a GPU sweep on CPU: as many CPU replicas as Ray gave GPU ids. The trainer only splits
@@ -180,7 +185,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         with read_write(sweep_config):
             sweep_config.distribution.cpu_replicas = len(attempt["gpu_ids"])
 
-    _restore_state(job_dir)
+    _announce_state(job_dir)
     # Relative paths in the job config mean the same as for a local Hydra job (Tune runs the trial in its own folder).
     runtime_cwd = str(sweep_config.hydra.runtime.cwd)
     if os.path.isdir(runtime_cwd):
@@ -191,12 +196,12 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
 
     def report_epoch(epoch: int, logs: dict, state_dir: str) -> None:
         last.clear()
-        last.update(logs, epoch=epoch, state_dir=state_dir)
+        last.update(logs, epoch=epoch)
         if final_epoch is not None and epoch >= final_epoch:
             # Held back and sent with the job's result after its final evaluation: a scheduler that ends
             # trials at their last epoch (ASHA at max_t) would otherwise stop it before metrics.json exists.
             return
-        tune.report({**logs, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(state_dir))
+        tune.report({**logs, "epoch": epoch})
 
     install_epoch_hook(report_epoch)
     try:
@@ -211,21 +216,20 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
     finally:
         install_epoch_hook(None)
-    _record_end(job_dir)
     if result.status == JobStatus.FAILED:
+        _record_end(job_dir)
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
 
     value = result._return_value
     final = {DONE_KEY: True, RETURN_KEY: _as_json(value)}
-    checkpoint = None
+    last.pop("state_dir", None)
     if final_epoch is not None and last.get("epoch", 0) >= final_epoch:  # the held-back last epoch
-        state_dir = last.pop("state_dir")
         final.update(last)
-        checkpoint = tune.Checkpoint.from_directory(state_dir)
     else:  # early-stopped (its last epoch is reported already) or finished before this run
         final["epoch"] = value.get("epochs_run", last.get("epoch", 0)) if isinstance(value, dict) else last.get("epoch", 0)
         if isinstance(value, dict) and value.get("metric") == plan.metric and value.get("best_value") is not None:
             final[plan.metric] = value["best_value"]
         elif plan.metric in last:
             final[plan.metric] = last[plan.metric]
-    tune.report(final, checkpoint=checkpoint)
+    _record_end(job_dir, final)
+    tune.report(final)

@@ -27,8 +27,6 @@ class RayTuneLauncherConf:
     max_concurrent_trials: Optional[int] = None
     # Times a trial whose process or node died is restarted from its last epoch's checkpoint.
     max_failures: int = 2
-    # Tune checkpoints (each a copy of the job's state/ folder) kept per trial.
-    checkpoints_to_keep: int = 1
     # Tune's console progress view: 0 silent, 1 status updates, 2 also every reported epoch.
     verbose: int = 1
 

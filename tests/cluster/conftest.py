@@ -62,16 +62,30 @@ class RayCluster:
         # Short: Ray's unix socket paths live under it.
         self.temp_dir = tempfile.mkdtemp(prefix="rlt", dir="/tmp")
         self.port = free_port()
+        self._taken = {self.port}  # ports handed to this cluster's nodes so far
         self.address = f"127.0.0.1:{self.port}"
         self.env = {**os.environ, **RAY_ENV}
         self.env.pop("RAY_ADDRESS", None)
 
     def _node_ports(self) -> list[str]:
-        low, high = free_port_range()
+        # Every port distinct across the cluster and outside every worker range: the OS may hand out a port
+        # of a range (it is free until Ray binds it), and Ray refuses to start when two components share one.
+        while True:
+            low, high = free_port_range()
+            if not self._taken & set(range(low, high + 1)):
+                break
+        self._taken |= set(range(low, high + 1))
+
+        def port() -> int:
+            while (candidate := free_port()) in self._taken:
+                pass
+            self._taken.add(candidate)
+            return candidate
+
         return [
-            f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-            f"--dashboard-agent-grpc-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-            f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+            f"--node-manager-port={port()}", f"--object-manager-port={port()}",
+            f"--dashboard-agent-grpc-port={port()}", f"--dashboard-agent-listen-port={port()}",
+            f"--metrics-export-port={port()}", f"--runtime-env-agent-port={port()}",
             f"--min-worker-port={low}", f"--max-worker-port={high}",
         ]
 

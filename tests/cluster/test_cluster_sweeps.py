@@ -102,8 +102,7 @@ def test_killed_trial_resumes_from_its_last_epoch_and_one_that_keeps_dying_fails
     assert metrics["resumed_from_epoch"] >= 1, "the retried trial started over from epoch 0"
     assert metrics["resumed_from_epoch"] >= kills[0][0]
     assert [entry["epoch"] for entry in metrics["history"]] == [1, 2, 3, 4, 5, 6]
-    assert f"restored {sweep_dir / '0' / 'state'}" in (sweep_dir / "0" / "trial.log").read_text() or \
-        "keeping" in (sweep_dir / "0" / "trial.log").read_text()
+    assert f"resuming from {sweep_dir / '0' / 'state'}" in (sweep_dir / "0" / "trial.log").read_text()
 
     board = json.loads((sweep_dir / "leaderboard.json").read_text())
     statuses = {row["job"]: row["status"] for row in board["trials"]}
@@ -187,3 +186,35 @@ def test_a_seed_draws_the_same_trials_whatever_the_scheduler(tmp_path, two_node_
         lrs[scheduler] = _sampled_lrs(sweep_dir, rows)
     assert len(set(lrs["asha"])) == 6
     assert lrs["asha"] == lrs["fifo"]
+
+
+@pytest.mark.slow  # about 1 minute idle; run with `pytest -m slow`
+def test_killed_driver_of_a_sampled_search_is_resumed_with_the_same_trials(tmp_path, two_node_cluster):
+    """Resuming a search must not draw new samples: the trials already started keep their values, the
+    finished one is not run again, and the search still ends with num_samples trials."""
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    args = ["lr=tag(log,interval(1e-4,1e-2))", "hydra.sweeper.num_samples=3", "hydra.sweeper.seed=5",
+            "model=cnn", "trainer.epochs=6", "data.max_train_samples=300", "storage.uri=null",
+            "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false",
+            "hydra.launcher.max_concurrent_trials=1"]
+    driver = start_sweep(args, sweep_dir, address=two_node_cluster.address)
+    try:
+        wait_for(lambda: (sweep_dir / "0" / "metrics.json").is_file() and _epochs_done(sweep_dir / "1") >= 2, 300,
+                 "job 0 to finish and job 1 to get 2 epochs in", interval=0.2)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=60)
+    first_metrics = (sweep_dir / "0" / "metrics.json").read_text()
+    started_lrs = _sampled_lrs(sweep_dir, [{"job": 0}, {"job": 1}])
+    time.sleep(2)
+
+    result = sweep(args, sweep_dir, address=two_node_cluster.address)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    rows = json.loads((sweep_dir / "leaderboard.json").read_text())["trials"]
+    assert [row["job"] for row in rows] == [0, 1, 2]
+    assert [row["status"] for row in rows] == ["COMPLETED"] * 3
+    lrs = _sampled_lrs(sweep_dir, rows)
+    assert lrs[:2] == started_lrs and len(set(lrs)) == 3
+    assert (sweep_dir / "0" / "metrics.json").read_text() == first_metrics
+    assert json.loads((sweep_dir / "1" / "metrics.json").read_text())["resumed_from_epoch"] >= 2
