@@ -112,6 +112,16 @@ def test_killed_trial_resumes_from_its_last_epoch_and_one_that_keeps_dying_fails
     assert "FAILED" in console
 
 
+def _kill_driver_once_job_0_ended_and_job_1_ran_2_epochs(args, sweep_dir, cluster) -> None:
+    driver = start_sweep(args, sweep_dir, address=cluster.address)
+    try:
+        wait_for(lambda: (sweep_dir / "0" / "metrics.json").is_file() and _epochs_done(sweep_dir / "1") >= 2, 300,
+                 "job 0 to finish and job 1 to get 2 epochs in", interval=0.2)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver dies; Ray ends its trials with it
+        driver.wait(timeout=60)
+
+
 @pytest.mark.slow  # about 30 s idle, 90 s on a busy machine; run with `pytest -m slow`
 def test_killed_driver_is_resumed_by_rerunning_the_command(tmp_path, two_node_cluster):
     sweep_dir = tmp_path / "sweep"
@@ -119,13 +129,7 @@ def test_killed_driver_is_resumed_by_rerunning_the_command(tmp_path, two_node_cl
     args = ["model=cnn", "seed=0,1", "trainer.epochs=8", "data.max_train_samples=600", "storage.uri=null",
             "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false",
             "hydra.launcher.max_concurrent_trials=1"]
-    driver = start_sweep(args, sweep_dir, address=two_node_cluster.address)
-    try:
-        wait_for(lambda: (sweep_dir / "0" / "metrics.json").is_file() and _epochs_done(sweep_dir / "1") >= 2, 300,
-                 "job 0 to finish and job 1 to get 2 epochs in", interval=0.2)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver dies; Ray ends its trials with it
-        driver.wait(timeout=60)
+    _kill_driver_once_job_0_ended_and_job_1_ran_2_epochs(args, sweep_dir, two_node_cluster)
     first_metrics = (sweep_dir / "0" / "metrics.json").read_text()
     epochs_before = _epochs_done(sweep_dir / "1")
     time.sleep(2)
@@ -198,13 +202,7 @@ def test_killed_driver_of_a_sampled_search_is_resumed_with_the_same_trials(tmp_p
             "model=cnn", "trainer.epochs=6", "data.max_train_samples=300", "storage.uri=null",
             "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false",
             "hydra.launcher.max_concurrent_trials=1"]
-    driver = start_sweep(args, sweep_dir, address=two_node_cluster.address)
-    try:
-        wait_for(lambda: (sweep_dir / "0" / "metrics.json").is_file() and _epochs_done(sweep_dir / "1") >= 2, 300,
-                 "job 0 to finish and job 1 to get 2 epochs in", interval=0.2)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=60)
+    _kill_driver_once_job_0_ended_and_job_1_ran_2_epochs(args, sweep_dir, two_node_cluster)
     first_metrics = (sweep_dir / "0" / "metrics.json").read_text()
     started_lrs = _sampled_lrs(sweep_dir, [{"job": 0}, {"job": 1}])
     time.sleep(2)
