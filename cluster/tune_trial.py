@@ -222,7 +222,6 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
 
     value = result._return_value
     final = {DONE_KEY: True, RETURN_KEY: _as_json(value)}
-    last.pop("state_dir", None)
     if final_epoch is not None and last.get("epoch", 0) >= final_epoch:  # the held-back last epoch
         final.update(last)
     else:  # early-stopped (its last epoch is reported already) or finished before this run
