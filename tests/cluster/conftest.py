@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import secrets
+
 import psutil
 import pytest
 
@@ -22,7 +24,10 @@ from tests.conftest import LAUNCH, PROJECT_ROOT, wait_for  # noqa: F401 (shared 
 RAY = str(Path(sys.executable).with_name("ray"))
 TEST_CONF = Path(__file__).with_name("conf")
 # Ray 2.60 with token authentication: every process (nodes, drivers) needs these to join a cluster here.
-RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+# The token is this test session's own (Ray reads RAY_AUTH_TOKEN first): a fresh machine has no
+# ~/.ray/auth_token, and the tests must not create or read the user's.
+RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 # Small and quick jobs: a sweep's cost here is mostly TensorFlow starting in each trial.
 QUICK = ["data.max_train_samples=200", "trainer.epochs=2", "storage.uri=null", "trainer.verbose=2"]
 
