@@ -3,14 +3,13 @@ and the per-epoch resumable state."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import keras
+
+from .job_files import write_state
 
 # Called after every epoch, once that epoch's resumable state is on disk:
 # (epoch number counted from 1, the epoch's logs, the state folder).
@@ -84,20 +83,14 @@ class EpochState(keras.callbacks.Callback):
         number = epoch + 1
         self.tracker.update(number, logs)
         self.history.append({"epoch": number, **logs})
-        write_state(self.state_dir, self.model, number, self.tracker, self.history, self.stages)
+        write_state(self.state_dir, self.model, progress_record(number, self.tracker, self.history, self.stages))
         if self.hook is not None:
             self.hook(number, logs, str(self.state_dir))
 
 
-def write_state(
-    state_dir: Path, model: keras.Model, epochs_completed: int, tracker: BestTracker, history: list[dict], stages: Optional[list[dict]] = None
-) -> None:
-    """`stages`: the training stages begun so far (see job.py); the last is the one in progress."""
-    # Written beside, then swapped in: a kill during the write leaves the previous state intact.
-    staging = state_dir.with_name(state_dir.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save(staging / "last.keras")
+def progress_record(epochs_completed: int, tracker: BestTracker, history: list[dict], stages: Optional[list[dict]] = None) -> dict:
+    """What progress.json holds besides the file checksums: enough to continue the job where it was.
+    `stages`: the training stages begun so far (see job.py); the last is the one in progress."""
     progress = {
         "epochs_completed": epochs_completed,
         "best_value": tracker.best_value,
@@ -106,29 +99,7 @@ def write_state(
     }
     if stages is not None:
         progress["stages"] = stages
-    (staging / "progress.json").write_text(json.dumps(progress, indent=1))
-    old = state_dir.with_name(state_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if state_dir.exists():
-        os.replace(state_dir, old)
-    os.replace(staging, state_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def mark_finished(state_dir: Path, stopped_early: bool) -> None:
-    """Record how fit ended: after early stopping a rerun does not train again."""
-    progress_file = state_dir / "progress.json"
-    if progress_file.is_file():
-        progress = json.loads(progress_file.read_text())
-        progress.update(finished=True, stopped_early=stopped_early)
-        progress_file.write_text(json.dumps(progress, indent=1))
-
-
-def read_state(state_dir: Path) -> Optional[dict]:
-    progress = state_dir / "progress.json"
-    if not (progress.is_file() and (state_dir / "last.keras").is_file()):
-        return None
-    return json.loads(progress.read_text())
+    return progress
 
 
 def build_callbacks(trainer_cfg, metric: str, mode: str, output_dir: Path, best_so_far: Optional[float]) -> list:

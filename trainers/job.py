@@ -15,14 +15,10 @@ from typing import Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from .callbacks import EpochHook
+from .job_files import BEST_CHECKPOINT, EXPORT, METRICS, RESOLVED_CONFIG, STATE, update_progress, write_state
 from .schema import resolve_mode, validate
 
 log = logging.getLogger(__name__)
-
-METRICS_FILE = "metrics.json"
-BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
-STATE_DIR = "state"
-EXPORT_DIR = "export"
 
 
 def train(
@@ -40,10 +36,10 @@ def train(
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (output_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     from .export import check_export_target
 
-    check_export_target(output_dir / EXPORT_DIR, cfg.get("export"))
+    check_export_target(output_dir / EXPORT, cfg.get("export"))
 
     # TensorFlow is imported only now: a bad config above fails in milliseconds.
     from . import devices
@@ -53,12 +49,13 @@ def train(
     import keras
     import tensorflow as tf
 
-    from .callbacks import BestTracker, EpochState, ThroughputLogger, build_callbacks, mark_finished, read_state, write_state
+    from .callbacks import BestTracker, EpochState, ThroughputLogger, build_callbacks, progress_record
     from .datasets import load_data
     from .hparams import session_callbacks
     from .models import build_model, compile_model
     from .optimizers import build_optimizer
     from .pipeline import build_pipelines
+    from .resume import load_resume_point
     from .schedules import build_schedule, steps_per_epoch
     from .transfer import fine_tuning_planned, unfreeze_last_layers
 
@@ -81,12 +78,11 @@ def train(
         optimizer = build_optimizer(cfg.optimizer, schedule)
         compile_model(model, optimizer, data.spec.task, cfg.trainer.jit_compile, cfg.trainer.steps_per_execution)
 
-    state_dir = output_dir / STATE_DIR
-    state = read_state(state_dir) if cfg.trainer.resume else None
+    state_dir = output_dir / STATE
     with strategy.scope():
+        state, model = load_resume_point(output_dir, keras.models.load_model) if cfg.trainer.resume else (None, None)
         if state:
-            model = keras.models.load_model(state_dir / "last.keras")
-            log.info("Resuming from epoch %d found in %s", state["epochs_completed"], state_dir)
+            log.info("Resuming from epoch %d found in %s", state["epochs_completed"], output_dir)
         else:
             model = build_model(cfg.model, data.spec, augmentation=cfg.get("augmentation"))
             compile_for_stage(learning_rate, cfg.trainer.epochs)
@@ -138,7 +134,7 @@ def train(
                 "name": stage_name, "first_epoch": len(history) + 1, "learning_rate": stage_lr,
                 "trainable_weights": len(model.trainable_weights), "unfrozen_layers": unfrozen,
             })
-            write_state(state_dir, model, len(history), tracker, history, stages)
+            write_state(state_dir, model, progress_record(len(history), tracker, history, stages))
             stopped_early = False
             log.info(
                 "Fine-tuning from epoch %d at lr %g: %d of %s's last %d layers unfrozen (BatchNormalization stays frozen)",
@@ -157,7 +153,8 @@ def train(
                 shuffle=False,  # the tf.data pipeline shuffles the training split itself
             )
             stopped_early = len(history) < end_epoch
-            mark_finished(state_dir, stopped_early)
+            # How fit ended: after early stopping a rerun does not train again.
+            update_progress(state_dir, finished=True, stopped_early=stopped_early)
     stages[-1]["stopped_early"] = stopped_early
     for stage, following in zip(stages, stages[1:] + [None]):
         stage["last_epoch"] = following["first_epoch"] - 1 if following else len(history)
@@ -194,6 +191,6 @@ def train(
     if export_cfg is not None and (export_cfg.saved_model or export_cfg.tflite):
         from .export import export_model
 
-        metrics["export"] = export_model(model, output_dir / EXPORT_DIR, export_cfg)
-    (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+        metrics["export"] = export_model(model, output_dir / EXPORT, export_cfg)
+    (output_dir / METRICS).write_text(json.dumps(metrics, indent=1))
     return metrics

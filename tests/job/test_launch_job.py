@@ -92,6 +92,28 @@ def test_rerun_in_the_same_folder_resumes_after_the_last_epoch(tmp_path):
     assert [epoch["epoch"] for epoch in after["history"]] == [1, 2, 3, 4]
 
 
+def test_a_truncated_state_is_set_aside_and_the_rerun_resumes_from_the_one_before(tmp_path):
+    """A kill during a copy or a full disk can leave state/last.keras cut short: every rerun in that folder
+    used to fail with a traceback. Now the rerun warns, continues from the state before it, and the next
+    rerun is clean again."""
+    first = run_launch("trainer.epochs=3", "data.max_train_samples=300", "storage.uri=null", f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    model_file = tmp_path / "state" / "last.keras"
+    os.truncate(model_file, os.path.getsize(model_file) // 3)
+    second = run_launch("trainer.epochs=4", "data.max_train_samples=300", "storage.uri=null", f"hydra.run.dir={tmp_path}")
+    assert second.returncode == 0, second.stderr[-3000:]
+    console = second.stdout + second.stderr
+    assert "Traceback" not in console
+    assert f"Not resuming from {tmp_path / 'state'}" in console and "damaged or incomplete" in console
+    after = metrics_of(tmp_path)
+    assert after["resumed_from_epoch"] == 2, "the state before the damaged one is epoch 2's"
+    assert [epoch["epoch"] for epoch in after["history"]] == [1, 2, 3, 4]
+    assert (tmp_path / "state.damaged" / "last.keras").is_file()
+    third = run_launch("trainer.epochs=5", "data.max_train_samples=300", "storage.uri=null", f"hydra.run.dir={tmp_path}")
+    assert third.returncode == 0 and "Not resuming" not in third.stdout + third.stderr
+    assert metrics_of(tmp_path)["resumed_from_epoch"] == 4
+
+
 def test_two_replica_mirrored_strategy_on_logical_cpus(tmp_path):
     result = run_launch("distribution.cpu_replicas=2", "distribution.scale_lr=true", "trainer.batch_size=32",
                         "lr=5e-4", *QUICK, f"hydra.run.dir={tmp_path}")

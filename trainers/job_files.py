@@ -1,0 +1,142 @@
+"""The names of a job's files, and the resumable state's format: the one place that spells them.
+
+The trainer writes these files; the sweep's trial runner and the uploader read them. Imports nothing
+heavy (no TensorFlow), so the cluster layer can check a state folder without loading Keras.
+
+    <job dir>/resolved_config.yaml
+    <job dir>/metrics.json              written once the job has finished
+    <job dir>/checkpoints/best.keras    the best epoch so far (best-only checkpoint)
+    <job dir>/tensorboard/              event files (train/, validation/, HParams)
+    <job dir>/state/                    the last finished epoch: last.keras (model + optimizer) and progress.json
+    <job dir>/state.prev/               the state before it, kept in case the newest turns out unreadable
+    <job dir>/export/                   exports of the best model (export.*)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+log = logging.getLogger(__name__)
+
+RESOLVED_CONFIG = "resolved_config.yaml"
+METRICS = "metrics.json"
+BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
+TENSORBOARD = "tensorboard"
+EXPORT = "export"
+STATE = "state"
+PREVIOUS_STATE = "state.prev"
+# Inside a state folder.
+STATE_MODEL = "last.keras"
+PROGRESS = "progress.json"
+
+
+def file_checksum(path: Path, block_size: int = 1 << 20) -> dict:
+    """Size and CRC-32 of a file: enough to tell a complete state file from a truncated or damaged one."""
+    crc, size = 0, 0
+    with open(path, "rb") as handle:
+        while block := handle.read(block_size):
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+    return {"size": size, "crc32": crc}
+
+
+@dataclass(frozen=True)
+class StateCheck:
+    """A state folder as found on disk: its progress when complete, else why it cannot be used."""
+
+    folder: Path
+    progress: Optional[dict]
+    problem: Optional[str] = None
+
+    @property
+    def usable(self) -> bool:
+        return self.progress is not None
+
+    @property
+    def epochs_completed(self) -> int:
+        return int(self.progress["epochs_completed"]) if self.progress else 0
+
+
+def check_state(folder: Path) -> StateCheck:
+    """Read `folder/progress.json` and verify the model file against the size and CRC it records.
+
+    A folder that does not exist is not a problem (no state yet); a partial or damaged one is, and the
+    problem says what is wrong so the caller can warn and fall back."""
+    folder = Path(folder)
+    progress_file, model_file = folder / PROGRESS, folder / STATE_MODEL
+    if not folder.exists():
+        return StateCheck(folder, None)
+    try:
+        progress = json.loads(progress_file.read_text())
+        int(progress["epochs_completed"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return StateCheck(folder, None, f"{progress_file} is missing or unreadable ({type(error).__name__}: {error})")
+    recorded = (progress.get("files") or {}).get(STATE_MODEL)
+    try:
+        actual = file_checksum(model_file)
+    except OSError as error:
+        return StateCheck(folder, None, f"{model_file} is missing or unreadable ({error})")
+    # States written before checksums were recorded are taken as they are (loading them still may fail).
+    if recorded is not None and actual != recorded:
+        return StateCheck(
+            folder, None,
+            f"{model_file} is damaged or incomplete: {actual['size']} bytes, CRC-32 {actual['crc32']}; "
+            f"the state recorded {recorded['size']} bytes, CRC-32 {recorded['crc32']}",
+        )
+    return StateCheck(folder, progress)
+
+
+def newest_usable_state(job_dir: Path) -> Optional[StateCheck]:
+    """`state/` if complete, else `state.prev/` (with a warning), else None (with a warning if something was there)."""
+    for name in (STATE, PREVIOUS_STATE):
+        found = check_state(Path(job_dir) / name)
+        if found.usable:
+            return found
+        if found.problem:
+            log.warning("Not resuming from %s: %s", found.folder, found.problem)
+    return None
+
+
+def write_state(state_dir: Path, model, progress: dict) -> None:
+    """Save `model` (with its optimizer) and `progress` as the newest state; the one before becomes
+    `state.prev`. Written beside and swapped in, so a kill at any moment leaves a complete state to
+    resume from (a reader finds `state/`, else `state.prev/`)."""
+    state_dir = Path(state_dir)
+    staging = state_dir.with_name(state_dir.name + ".tmp")
+    previous = state_dir.with_name(PREVIOUS_STATE)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save(staging / STATE_MODEL)
+    progress = {**progress, "files": {STATE_MODEL: file_checksum(staging / STATE_MODEL)}}
+    (staging / PROGRESS).write_text(json.dumps(progress, indent=1))
+    if state_dir.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(state_dir, previous)
+    os.replace(staging, state_dir)
+
+
+def update_progress(state_dir: Path, **changes) -> None:
+    """Rewrite progress.json with `changes` (a new file renamed over the old: others may hold links to it)."""
+    progress_file = Path(state_dir) / PROGRESS
+    if not progress_file.is_file():
+        return
+    progress = {**json.loads(progress_file.read_text()), **changes}
+    staging = progress_file.with_name(PROGRESS + ".tmp")
+    staging.write_text(json.dumps(progress, indent=1))
+    os.replace(staging, progress_file)
+
+
+def set_aside(folder: Path) -> Path:
+    """Move a damaged state folder out of the way (kept for a post-mortem), so it is never rotated into
+    `state.prev` nor read again."""
+    aside = Path(folder).with_name(Path(folder).name + ".damaged")
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(folder, aside)
+    return aside
