@@ -61,7 +61,9 @@ def main(cfg: DictConfig) -> dict:
         if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
             print(watch_line(output_dir), flush=True)
         # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds.
-        uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode))
+        # With a store, the job folder first gets this job's newest resumable state (its own or the store's).
+        uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode),
+                                   resume=cfg.trainer.resume)
         # Uploads run on their own thread; the hook only queues what the epoch changed.
         hook = combine_epoch_hooks(current_epoch_hook(), uploads and uploads.on_epoch_end)
         from trainers.job import train  # TensorFlow loads here, after the cheap checks above

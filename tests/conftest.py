@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gcs_emulator import FakeGCS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = PROJECT_ROOT / "launch.py"
 # Jobs run from a scratch folder, as a user's would: relative outputs (the default `results/` store,
@@ -45,3 +47,30 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "the condition", inte
 @pytest.fixture
 def launch():
     return run_launch
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    server = FakeGCS(tmp_path_factory.mktemp("gcs"), backend="memory")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gcs(gcs_server, monkeypatch):
+    """The shared server with STORAGE_EMULATOR_HOST pointing at it and a fresh bucket: (server, bucket)."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)
+    return gcs_server, gcs_server.create_bucket()
+
+
+@pytest.fixture
+def gcs_disk(tmp_path, monkeypatch):
+    """A server of this test's own, on the filesystem backend (restartable, corruptible): (server, bucket)."""
+    server = FakeGCS(tmp_path, backend="filesystem")
+    server.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+    try:
+        yield server, server.create_bucket()
+    finally:
+        server.stop(kill=True)

@@ -266,6 +266,9 @@ class StorageConfig:
     upload_timeout_seconds: float = 300.0
     # At the end of the job, how long to wait for the last uploads before giving up on them.
     close_timeout_seconds: float = 600.0
+    # Upload the resumable state (model, optimizer, epoch) after every epoch, so a trial retried on
+    # another node, or a rerun on another machine, continues from its last epoch instead of epoch 0.
+    upload_state: bool = True
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Object names of the bucket layout (README: "Storage and pull"). The only place that spells them.
 
+    <uri>/<sweep>/owner.json                         which sweep writes here (its id): two never mix
     <uri>/<sweep>/manifest.json                      leaderboard, best trial, command, configs, versions
     <uri>/<sweep>/best.json                          pointer to the best trial (written last, replaced only by better)
     <uri>/<sweep>/trials/<trial>/best.json           pointer to the trial's best checkpoint + its checksums
@@ -7,12 +8,16 @@
     <uri>/<sweep>/trials/<trial>/resolved_config.yaml
     <uri>/<sweep>/trials/<trial>/metrics.json        final metrics (present once the trial finished)
     <uri>/<sweep>/trials/<trial>/tensorboard/...     event files, synced every few seconds
+    <uri>/<sweep>/trials/<trial>/state.json          pointer to the newest complete resumable state (and the one before)
+    <uri>/<sweep>/trials/<trial>/state/e<epoch>-<id>/last.keras, progress.json   immutable, two kept
+    <uri>/<sweep>/trials/<trial>/trial.json          the trial runner's record: attempts, nodes, final result
 """
 
 from __future__ import annotations
 
 import re
 
+OWNER = "owner.json"
 MANIFEST = "manifest.json"
 POINTER = "best.json"
 TRIALS = "trials"
@@ -20,6 +25,9 @@ CONFIG = "resolved_config.yaml"
 METRICS = "metrics.json"
 TENSORBOARD = "tensorboard"
 CHECKPOINTS = "checkpoints"
+STATE_POINTER = "state.json"
+STATES = "state"
+TRIAL_RECORD = "trial.json"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+-]{0,199}$")
 
@@ -45,3 +53,8 @@ def trial_key(sweep: str, trial: str, *parts: str) -> str:
 def checkpoint_key(sweep: str, trial: str, epoch: int, unique: str) -> str:
     # Immutable names: a pointer never refers to an object that is later overwritten.
     return trial_key(sweep, trial, CHECKPOINTS, f"best-e{epoch:04d}-{unique}.keras")
+
+
+def state_folder_key(sweep: str, trial: str, epoch: int, unique: str) -> str:
+    # Immutable like checkpoints: the pointer moves to a new folder only once all its files are stored.
+    return trial_key(sweep, trial, STATES, f"e{epoch:04d}-{unique}")

@@ -16,9 +16,13 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
+from cluster.trial import current_sweep_identity
+
 from . import layout, open_store
 from .base import Store
 from .manifest import write_sweep_manifest
+from .ownership import claim_sweep
+from .trial_state import RestoreOutcome, restore_state
 from .uploader import TrialUploader, UploadReport
 
 log = logging.getLogger(__name__)
@@ -44,29 +48,46 @@ def job_identity(hydra_cfg: Any) -> tuple[str, str, bool]:
 
 
 class JobUploads:
-    def __init__(self, store: Store, uploader: TrialUploader, sweep: str, single_run: bool, close_timeout: float):
+    def __init__(self, store: Store, uploader: TrialUploader, sweep: str, single_run: bool, close_timeout: float,
+                 restored: Optional[RestoreOutcome] = None):
         self.store, self.uploader, self.sweep = store, uploader, sweep
         self.single_run, self.close_timeout = single_run, close_timeout
+        self.restored = restored
         self.report: Optional[UploadReport] = None
         self.best: Optional[dict] = None
 
     @classmethod
-    def start(cls, storage_cfg: Any, hydra_cfg: Any, metric: str, mode: str) -> Optional["JobUploads"]:
+    def start(cls, storage_cfg: Any, hydra_cfg: Any, metric: str, mode: str, resume: bool = True) -> Optional["JobUploads"]:
         """None when `storage.uri` is null. Raises StorageError (malformed URI, missing bucket, no
-        credentials, not writable) in seconds, before any training."""
+        credentials, not writable, the sweep's name taken by another sweep) in seconds, before any
+        training. With `resume`, the job folder is first given the newest state of this trial, its own
+        or the store's (a trial retried on another node continues there)."""
         if storage_cfg is None or storage_cfg.get("uri") is None:
             return None
+        deadline = float(storage_cfg.upload_timeout_seconds)
         store = open_store(
             storage_cfg.uri,
             base_dir=hydra_cfg.runtime.cwd,  # relative folders mean the same in every trial process
-            retry_deadline=float(storage_cfg.upload_timeout_seconds),
+            retry_deadline=deadline,
+            # One request that hangs (a store that stopped answering) must not outlast the deadline either.
+            request_timeout=min(60.0, deadline),
         )
         store.check_writable()
         sweep, trial, single_run = job_identity(hydra_cfg)
+        identity = current_sweep_identity()
+        if identity is not None:  # a trial of a sweep whose driver claimed the name
+            sweep_id = identity.sweep_id
+        else:  # a single run, or a multirun on another launcher: the run (sweep) folder claims it
+            sweep_id = claim_sweep(store, sweep, Path(hydra_cfg.run.dir if single_run else hydra_cfg.sweep.dir))
+        job_dir = Path(hydra_cfg.runtime.output_dir)
+        restored = restore_state(store, sweep, trial, sweep_id, job_dir) if resume else None
+        if restored is not None and restored.source == "store":
+            print(f"[raylaunch] {restored.describe()}", flush=True)
         uploader = TrialUploader(
-            store, sweep, trial, hydra_cfg.runtime.output_dir, metric, mode, sync_seconds=float(storage_cfg.sync_seconds)
+            store, sweep, trial, job_dir, metric, mode, sync_seconds=float(storage_cfg.sync_seconds),
+            sweep_id=sweep_id if storage_cfg.get("upload_state", True) else None,
         )
-        return cls(store, uploader, sweep, single_run, float(storage_cfg.close_timeout_seconds))
+        return cls(store, uploader, sweep, single_run, float(storage_cfg.close_timeout_seconds), restored)
 
     @property
     def on_epoch_end(self):

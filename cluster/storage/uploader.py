@@ -5,12 +5,14 @@
     ... train ...
     uploader.close(timeout=600)        # final sync; returns what was uploaded and what failed
 
-The epoch hook only stats the checkpoint and reads the job's small progress file, then queues a
-message. The worker thread uploads a new best checkpoint (to an immutable name, then moves the trial's
-`best.json` pointer to it by compare-and-swap), syncs TensorBoard event files every `sync_seconds`,
-and uploads the resolved config and, at the end, metrics.json. Each transfer is bounded by the
-store's retry deadline; failures are logged as warnings in the trial's log and retried at the next
-sync. Whatever was uploaded stays if the trial dies.
+The epoch hook only stats the checkpoint, reads the job's small progress file and hard-links the
+epoch's resumable state aside, then queues a message. The worker thread uploads a new best checkpoint
+(to an immutable name, then moves the trial's `best.json` pointer to it by compare-and-swap), then the
+newest state (trial_state.py: a trial retried on another node resumes from it), syncs TensorBoard event
+files every `sync_seconds`, and uploads the resolved config and, at the end, metrics.json. Each
+transfer is bounded by the store's retry deadline; failures are logged as warnings in the trial's log
+and retried at the next sync (a state only until a newer one replaces it). Whatever was uploaded stays
+if the trial dies.
 """
 
 from __future__ import annotations
@@ -28,19 +30,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from trainers.job_files import BEST_CHECKPOINT as CHECKPOINT_FILE
+from trainers.job_files import METRICS as METRICS_FILE
+from trainers.job_files import PROGRESS as PROGRESS_FILE
+from trainers.job_files import RESOLVED_CONFIG as CONFIG_FILE
+from trainers.job_files import STATE as STATE_DIR
+from trainers.job_files import TENSORBOARD as TENSORBOARD_DIR
+
 from . import layout
 from .base import Store
 from .errors import StorageError
 from .pointers import is_better, read_json, replace_if_better
+from .trial_state import STAGING, StagedState, stage_state, upload_state
 
 log = logging.getLogger(__name__)
-
-# The job's file names (trainers/job.py and trainers/callbacks.py write them).
-CHECKPOINT_FILE = Path("checkpoints") / "best.keras"
-PROGRESS_FILE = "progress.json"
-CONFIG_FILE = "resolved_config.yaml"
-METRICS_FILE = "metrics.json"
-TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -81,7 +84,9 @@ class TrialUploader:
         mode: str,
         *,
         sync_seconds: float = 5.0,
+        sweep_id: Optional[str] = None,
     ):
+        """`sweep_id`: upload the job's resumable state every epoch, marked as this sweep's (None: no state uploads)."""
         if mode not in ("min", "max"):
             raise ValueError(f"mode={mode!r}: the uploader needs a resolved mode, 'min' or 'max'.")
         self.store, self.sweep, self.trial = store, layout.check_name("sweep", sweep), layout.check_name("trial", trial)
@@ -92,6 +97,10 @@ class TrialUploader:
         self._synced: dict[str, tuple] = {}  # local relative path -> (mtime_ns, size) last uploaded
         self._pending: Optional[_Best] = None  # a best checkpoint not yet uploaded
         self._uploaded_signature: Optional[tuple] = None
+        self.sweep_id = sweep_id
+        self._pending_state: Optional[StagedState] = None
+        self._state_signature: Optional[tuple] = None  # progress.json of the last state staged
+        self.state_record: Optional[dict] = None  # the trial's state pointer after the last state upload
         self._staging = Path(tempfile.mkdtemp(prefix="raylaunch-upload-"))
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"uploader-{sweep}-{trial}", daemon=True)
@@ -99,7 +108,12 @@ class TrialUploader:
 
     # ------------------------------------------------------------ training thread
     def on_epoch_end(self, epoch: int, logs: dict, state_dir: str) -> None:
-        """The epoch hook (cluster.trial.EpochHook). Cheap: a stat, a small JSON read, a queue put."""
+        """The epoch hook (cluster.trial.EpochHook). Cheap: a stat, a small JSON read, two hard links, a queue put."""
+        if self.sweep_id is not None:
+            staged = stage_state(self.job_dir)
+            if staged is not None:
+                self._state_signature = staged.signature
+                self._queue.put(("state", staged))
         try:
             progress = json.loads((Path(state_dir) / PROGRESS_FILE).read_text())
             checkpoint = os.stat(self.job_dir / CHECKPOINT_FILE)
@@ -150,10 +164,16 @@ class TrialUploader:
                         break
                 closing = any(kind == "close" for kind, _ in messages)
                 failures_before = len(self.report.failures)
-                for _, best in messages:
-                    if best is not None:
-                        self._pending = best
+                for kind, payload in messages:
+                    if kind == "epoch" and payload is not None:
+                        self._pending = payload
+                    elif kind == "state":
+                        self._replace_pending_state(payload)
+                if closing:
+                    self._stage_final_state()
                 self._upload_checkpoint()  # no-op unless a new best is pending (or a failed one)
+                # After the checkpoint: a state naming a best epoch comes with that epoch's checkpoint stored.
+                self._upload_state()
                 if closing or time.monotonic() >= next_sync:
                     self._sync_files(final=closing)
                     next_sync = time.monotonic() + self.sync_seconds
@@ -165,6 +185,45 @@ class TrialUploader:
             self.report.failures.append(f"upload thread stopped: {error}")
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
+            shutil.rmtree(self.job_dir / STAGING, ignore_errors=True)
+
+    def _replace_pending_state(self, staged: StagedState) -> None:
+        # Only the newest state matters: one the uploads did not get to in time is dropped.
+        if self._pending_state is not None:
+            log.info("State of epoch %d skipped: the uploads are behind and epoch %d's is newer",
+                     self._pending_state.epoch, staged.epoch)
+            self._pending_state.discard()
+        self._pending_state = staged
+
+    def _stage_final_state(self) -> None:
+        """At close: the state as the job left it (e.g. marked finished after its last epoch)."""
+        if self.sweep_id is None:
+            return
+        try:
+            stat = os.stat(self.job_dir / STATE_DIR / PROGRESS_FILE)
+        except OSError:
+            return
+        if (stat.st_mtime_ns, stat.st_size) != self._state_signature:
+            staged = stage_state(self.job_dir)
+            if staged is not None:
+                self._state_signature = staged.signature
+                self._replace_pending_state(staged)
+
+    def _upload_state(self) -> None:
+        staged = self._pending_state
+        if staged is None:
+            return
+        try:
+            record = upload_state(self.store, self.sweep, self.trial, self.sweep_id, staged)
+        except (StorageError, OSError, ValueError) as error:
+            self._fail(f"resumable state of epoch {staged.epoch} to {self._trial_uri()} (a newer one replaces it)", error)
+            return
+        if record is not None:
+            self.state_record = record
+            self.report.uploaded.append(record["folder"])
+            log.debug("State of epoch %d uploaded to %s/%s", staged.epoch, self.store.uri, record["folder"])
+        staged.discard()
+        self._pending_state = None
 
     def _fail(self, what: str, error: Exception) -> None:
         message = f"{what}: {error}"
