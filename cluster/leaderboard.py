@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-COLUMNS = ("job", "trial_id", "status", "value", "best_epoch", "epochs", "wall_time_s", "overrides", "job_dir", "checkpoint")
+COLUMNS = ("job", "trial_id", "status", "value", "best_epoch", "epochs", "wall_time_s", "overrides", "job_dir", "node",
+           "checkpoint")
 
 
 @dataclass
@@ -24,8 +25,11 @@ class Row:
     epochs: Optional[int]
     wall_time_s: Optional[float]
     overrides: str
+    # The job's folder, on the disk of the node that last ran it (`node`, its IP address).
     job_dir: str
+    # The best checkpoint: its URI in the store when the sweep has one, else a path on `node`.
     checkpoint: Optional[str]
+    node: Optional[str] = None
     error: Optional[str] = None
 
 
@@ -42,7 +46,7 @@ def _fmt(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def table(rows: list[Row], metric: str, mode: str) -> str:
+def table(rows: list[Row], metric: str, mode: str, in_store: bool = False) -> str:
     best = best_row(rows, mode)
     header = ("", "job", "overrides", f"{metric} ({mode})", "best epoch", "wall time", "status")
     lines = [
@@ -54,8 +58,10 @@ def table(rows: list[Row], metric: str, mode: str) -> str:
     render = lambda cells: "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()  # noqa: E731
     out = [render(header), render(tuple("-" * width for width in widths)), *map(render, lines)]
     if best is not None:
+        # Without a store, a checkpoint is a path on the disk of the node that ran the trial.
+        on_node = f" on node {best.node}" if best.checkpoint and best.node and not in_store else ""
         out.append(f"* best: job {best.job} ({best.overrides or 'no overrides'}), {metric}={best.value:.4f} at epoch "
-                   f"{best.best_epoch}; checkpoint: {best.checkpoint or '(none saved)'}")
+                   f"{best.best_epoch}; checkpoint: {best.checkpoint or '(none saved)'}{on_node}")
     else:
         out.append("No trial reported the metric.")
     return "\n".join(out)

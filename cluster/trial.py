@@ -1,16 +1,37 @@
 """The one place a job learns it runs inside a sweep trial.
 
-The Ray launcher installs an epoch hook (report to Tune, upload, checkpoint) before it calls the Hydra
-task function in the trial's process; a plain `python launch.py` run has none. Imports nothing heavy.
+The Ray launcher installs an epoch hook (report to Tune) and the sweep's identity before it calls the
+Hydra task function in the trial's process; a plain `python launch.py` run has neither. Imports nothing
+heavy.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 EpochHook = Callable[[int, dict, str], None]
 
 _hook: Optional[EpochHook] = None
+
+
+@dataclass(frozen=True)
+class SweepIdentity:
+    """Which sweep a trial belongs to in the store: the id its driver claimed the sweep's name with."""
+
+    sweep_id: str
+
+
+_sweep: Optional[SweepIdentity] = None
+
+
+def install_sweep_identity(identity: Optional[SweepIdentity]) -> None:
+    global _sweep
+    _sweep = identity
+
+
+def current_sweep_identity() -> Optional[SweepIdentity]:
+    return _sweep
 
 
 def install_epoch_hook(hook: Optional[EpochHook]) -> None:

@@ -46,9 +46,22 @@ def _prepare(launcher) -> tuple[DictConfig, Path]:
     with read_write(config.hydra):
         config.hydra.sweep.dir = str(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    # One TensorBoard over all trials (one run each, HParams included), printed before any trial starts.
-    print(watch_line(str(sweep_dir)), flush=True)
     return config, sweep_dir
+
+
+def _print_watch_line(sweep_dir: Path, storage) -> None:
+    """First, before any trial starts: one TensorBoard over all trials (one run each, HParams included).
+    With a bucket, trials on any node upload their event files there, so that is what to watch."""
+    print(watch_line(storage.uri if storage is not None and not storage.is_local_folder else str(sweep_dir)), flush=True)
+
+
+def _warn_if_results_stay_on_nodes(storage, num_nodes: int) -> None:
+    """Say before launch where results of trials on other nodes end up when no bucket collects them."""
+    if num_nodes > 1 and (storage is None or storage.is_local_folder):
+        where = "storage.uri=null" if storage is None else f"storage.uri is the folder {storage.store.uri}"
+        print(f"Note: this Ray cluster has {num_nodes} nodes and {where}: trials that run on another node keep "
+              f"their checkpoints and logs on that node's disk, and a trial retried elsewhere starts over. Unless "
+              f"every node mounts that folder, set storage.uri=gs://BUCKET/PREFIX to collect them.", flush=True)
 
 
 def _task_config(sweep_config: DictConfig) -> DictConfig:
@@ -94,16 +107,24 @@ def _objective(composed: Sequence[DictConfig]) -> tuple[str, str]:
     return pairs.pop()
 
 
-def _check_storage(composed: Sequence[DictConfig]):
+def _check_storage(composed: Sequence[DictConfig], sweep_dir: Path):
     """The bucket (or folder) every trial uploads to, proven writable before Ray starts: a bad
-    storage.uri, a missing bucket or missing credentials stop the sweep here, not in every trial."""
+    storage.uri, a missing bucket, missing credentials or a sweep name another sweep owns there stop
+    the sweep here, not in every trial."""
     from .storage import StorageError
     from .storage.sweep import SweepStorage
 
     try:
-        return SweepStorage.check([_task_config(cfg) for cfg in composed])
+        return SweepStorage.check([_task_config(cfg) for cfg in composed], sweep_dir)
     except StorageError as error:
         raise SweepError(f"Storage error, so no job of this sweep was started: {error}") from error
+
+
+def _store_fields(storage) -> dict:
+    """What a trial needs of the sweep's store: its URI and the id the sweep claimed its name with."""
+    if storage is None:
+        return {}
+    return {"store_uri": str(storage.store.uri), "sweep_id": storage.sweep_id}
 
 
 def _settings(launcher) -> dict:
@@ -113,17 +134,19 @@ def _settings(launcher) -> dict:
     return settings
 
 
-def _connect_and_check(settings: dict, requests: list[tuple[str, TrialResources]]) -> bool:
+def _connect_and_check(settings: dict, requests: list[tuple[str, TrialResources]]) -> tuple[bool, int]:
+    """(whether this call started Ray, the number of alive nodes)."""
     from .ray_session import connect, resolve_address
 
     address = resolve_address(settings.get("address"))
     started = connect(address, settings["init"] or {}, float(settings.get("connect_timeout_s", 10)))
     try:
-        check_fits(requests, alive_node_capacities())
+        nodes = alive_node_capacities()
+        check_fits(requests, nodes)
     except Exception:
         _disconnect(started)
         raise
-    return started
+    return started, len(nodes)
 
 
 def _disconnect(started: bool) -> None:
@@ -223,13 +246,6 @@ def _run_tune(
     return tuner.fit()
 
 
-def _recorded_trial_id(job_dir: Path) -> str:
-    try:
-        return json.loads((job_dir / "trial.json").read_text())["trial_id"]
-    except (OSError, ValueError, KeyError):
-        return ""
-
-
 def _job_num(result) -> int:
     """From the trial's folder name, job_<num> (see name_of)."""
     return int(Path(result.path).name.rsplit("_", 1)[-1])
@@ -253,11 +269,11 @@ def _row_and_return(result, num: int, sweep_config: DictConfig, metric: str, mod
         # The job's own account (metrics.json), which also covers epochs run before a restore.
         value, best_epoch = float(returned["best_value"]), returned.get("best_epoch")
         epochs = returned.get("epochs_run", epochs)
+    # Without a store the checkpoint stays on the disk of the node that ran the trial (see `node`);
+    # with one, _finish names it by its URI in the store.
     checkpoint = None
     if isinstance(returned, dict) and returned.get("checkpoint"):
         checkpoint = str(job_dir / returned["checkpoint"])
-    elif (job_dir / "checkpoints" / "best.keras").is_file():
-        checkpoint = str(job_dir / "checkpoints" / "best.keras")
 
     if result.error is not None:
         status = "FAILED"
@@ -266,9 +282,11 @@ def _row_and_return(result, num: int, sweep_config: DictConfig, metric: str, mod
     else:
         status = "STOPPED"
     row = leaderboard.Row(
-        job=num, trial_id=str(last.get("trial_id") or _recorded_trial_id(job_dir)), status=status, value=value, best_epoch=best_epoch,
+        job=num, trial_id=str(last.get("trial_id") or ""), status=status, value=value, best_epoch=best_epoch,
         epochs=epochs, wall_time_s=last.get("time_total_s"), overrides=" ".join(filter_overrides(overrides)),
-        job_dir=str(job_dir), checkpoint=checkpoint, error=None if result.error is None else str(result.error)[:2000],
+        # Tune adds the address of the node that sent each result.
+        job_dir=str(job_dir), checkpoint=checkpoint, node=last.get("node_ip"),
+        error=None if result.error is None else str(result.error)[:2000],
     )
 
     job_return = JobReturn(
@@ -283,8 +301,12 @@ def _row_and_return(result, num: int, sweep_config: DictConfig, metric: str, mod
 
 
 def _finish(rows: list, metric: str, mode: str, sweep_dir: Path, storage=None) -> None:
+    if storage is not None:  # what the trials uploaded, wherever they ran
+        in_store = storage.checkpoint_uris()
+        for row in rows:
+            row.checkpoint = in_store.get(Path(row.job_dir).name)
     json_path, csv_path = leaderboard.write(rows, metric, mode, sweep_dir)
-    print("\n" + leaderboard.table(rows, metric, mode), flush=True)
+    print("\n" + leaderboard.table(rows, metric, mode, in_store=storage is not None), flush=True)
     print(f"Leaderboard: {json_path} and {csv_path}", flush=True)
     if storage is not None:  # the trials uploaded their files; the manifest, then the best pointer, come last
         storage.finish(sweep_dir, rows)
@@ -299,7 +321,8 @@ def launch_grid(launcher, job_overrides: Sequence[Sequence[str]], initial_job_id
     jobs = [list(overrides) for overrides in job_overrides]
     composed = _compose_and_validate(launcher, jobs, initial_job_idx)
     metric, mode = _objective(composed)
-    storage = _check_storage(composed)
+    storage = _check_storage(composed, sweep_dir)
+    _print_watch_line(sweep_dir, storage)
     requests = [trial_resources(_task_config(cfg)) for cfg in composed]
     log.info("Launching %d jobs on Ray Tune (%s, optimising %s %s)", len(jobs), sweep_dir, metric, mode)
     for index, overrides in enumerate(jobs):
@@ -307,11 +330,13 @@ def launch_grid(launcher, job_overrides: Sequence[Sequence[str]], initial_job_id
                  requests[index].describe())
 
     settings = _settings(launcher)
-    started = _connect_and_check(settings, [(f"#{initial_job_idx + i}", r) for i, r in enumerate(requests)])
+    started, num_nodes = _connect_and_check(settings, [(f"#{initial_job_idx + i}", r) for i, r in enumerate(requests)])
+    _warn_if_results_stay_on_nodes(storage, num_nodes)
     try:
         plan = SweepPlan(
             hydra_context=launcher.hydra_context, task_function=launcher.task_function, config=config,
             singleton_state=Singleton.get_state(), metric=metric, initial_job_idx=initial_job_idx, jobs=jobs,
+            **_store_fields(storage),
         )
         results = _run_tune(
             settings, sweep_dir, plan,
@@ -361,7 +386,8 @@ def launch_search(launcher, arguments: list[str], num_samples: int, scheduler: O
     samples = representative_overrides(space)
     composed = _compose_and_validate(launcher, samples, 0)
     metric, mode = _objective(composed)
-    storage = _check_storage(composed)
+    storage = _check_storage(composed, sweep_dir)
+    _print_watch_line(sweep_dir, storage)
     total = space.num_trials(num_samples)
     log.info("Sampling %d trials on Ray Tune (%s, optimising %s %s): grid %s, sampled %s", total, sweep_dir,
              metric, mode, space.grid or "-", sorted(space.sampled) or "-")
@@ -376,11 +402,12 @@ def launch_search(launcher, arguments: list[str], num_samples: int, scheduler: O
             cache[key] = trial_resources(_task_config(_compose(launcher, overrides, 0)))
         return cache[key]
 
-    started = _connect_and_check(settings, [(f"with {' '.join(o)}", request_for(o)) for o in samples])
+    started, num_nodes = _connect_and_check(settings, [(f"with {' '.join(o)}", request_for(o)) for o in samples])
+    _warn_if_results_stay_on_nodes(storage, num_nodes)
     try:
         plan = SweepPlan(
             hydra_context=launcher.hydra_context, task_function=launcher.task_function, config=config,
-            singleton_state=Singleton.get_state(), metric=metric, space=space,
+            singleton_state=Singleton.get_state(), metric=metric, space=space, **_store_fields(storage),
         )
         results = _run_tune(
             settings, sweep_dir, plan,

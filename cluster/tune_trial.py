@@ -16,17 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from trainers.job_files import STATE, check_state
+
 from .search_space import SearchSpace, trial_overrides
 
 log = logging.getLogger(__name__)
 
 TRIAL_LOG = "trial.log"
 TRIAL_RECORD = "trial.json"
-# The trainer keeps its resumable state here, inside the job's folder (trainers.job.STATE_DIR).
-STATE_DIR = "state"
 # Final-report keys (besides the metric): the task function's return value and a marker that the job ended.
 RETURN_KEY = "return_value"
 DONE_KEY = "job_finished"
+# A trial's start never waits longer than this for the store (it may be unreachable for a while).
+STORE_DEADLINE_S = 30.0
 
 
 @dataclass
@@ -42,6 +44,9 @@ class SweepPlan:
     # Grid: each job's overrides, by position. Search: the space a trial's sampled values come from.
     jobs: Optional[list[list[str]]] = None
     space: Optional[SearchSpace] = None
+    # The sweep's store (absolute URI) and the id its driver claimed the sweep's name with; None: no store.
+    store_uri: Optional[str] = None
+    sweep_id: Optional[str] = None
 
     def job_of(self, trial_config: dict, trial_id: str) -> tuple[int, list[str]]:
         """(hydra.job.num, overrides) of the trial."""
@@ -81,29 +86,63 @@ def _redirect_output(path: Path) -> None:
     os.close(fd)
 
 
-def _epochs_in(state_dir: Path) -> int:
-    try:
-        return int(json.loads((state_dir / "progress.json").read_text()).get("epochs_completed", 0))
-    except (OSError, ValueError):
-        return 0
-
-
 def _announce_state(job_dir: Path) -> None:
-    """A retried or resumed trial continues from the job's own state/ (the trainer resumes from it). Tune
-    checkpoints are not used for this: they would live in the same sweep dir, and after a driver is killed
-    Tune restores from the checkpoint its last experiment snapshot named, which checkpoint rotation may
-    already have deleted (the trial then fails every retry)."""
-    epochs = _epochs_in(job_dir / STATE_DIR)
-    if epochs:
-        print(f"[raylaunch] resuming from {job_dir / STATE_DIR} (epoch {epochs})", flush=True)
+    """A retried or resumed trial continues from the job's own state/ (the trainer resumes from it; with a
+    store, the task function first fetches the store's state when it is newer). Tune checkpoints are not
+    used for this: they would live in the same sweep dir, and after a driver is killed Tune restores from
+    the checkpoint its last experiment snapshot named, which checkpoint rotation may already have deleted
+    (the trial then fails every retry)."""
+    found = check_state(job_dir / STATE)
+    if found.usable and found.epochs_completed:
+        print(f"[raylaunch] resuming from {job_dir / STATE} (epoch {found.epochs_completed})", flush=True)
 
 
-def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str]) -> dict:
-    """Where and as what this attempt runs: node, pid, GPUs (tests and post-mortems read this)."""
+class _TrialStore:
+    """The trial runner's own record in the sweep's store (trials/<trial>/trial.json): which node ran each
+    attempt and, once the job ended, its final report, so a driver resumed later does not rerun a job that
+    finished on a node whose disk it cannot read. Best effort: the store being down never fails a trial."""
+
+    def __init__(self, plan: SweepPlan, sweep_config):
+        from .storage import open_store
+        from .storage.layout import TRIAL_RECORD as RECORD_NAME
+        from .storage.layout import trial_key
+        from .storage.session import job_identity
+
+        self.store = open_store(plan.store_uri, retry_deadline=STORE_DEADLINE_S)
+        sweep, trial, _ = job_identity(sweep_config.hydra)
+        self.key, self.sweep_id = trial_key(sweep, trial, RECORD_NAME), plan.sweep_id
+
+    def read(self) -> Optional[dict]:
+        from .storage import StorageError
+        from .storage.pointers import read_json
+
+        try:
+            record, _ = read_json(self.store, self.key)
+        except StorageError as error:
+            print(f"[raylaunch] the trial's record in the store could not be read: {error}", flush=True)
+            return None
+        return record if record and record.get("sweep_id") == self.sweep_id else None
+
+    def write(self, record: dict) -> None:
+        from .storage import StorageError
+
+        try:
+            self.store.write_bytes(self.key, json.dumps({**record, "sweep_id": self.sweep_id}, indent=1).encode())
+        except StorageError as error:
+            print(f"[raylaunch] the trial's record was not stored ({error}); the job's own files are", flush=True)
+
+
+def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str], stored: Optional[_TrialStore]) -> dict:
+    """Where and as what this attempt runs: node, pid, GPUs (tests and post-mortems read this). Earlier
+    attempts on other nodes are known from the store's copy of the record."""
     import ray
 
     record_file = job_dir / TRIAL_RECORD
-    record = json.loads(record_file.read_text()) if record_file.is_file() else {"attempts": []}
+    record = json.loads(record_file.read_text()) if record_file.is_file() else None
+    from_store = stored.read() if stored is not None else None
+    if record is None or (from_store and len(from_store.get("attempts", [])) > len(record.get("attempts", []))):
+        record = from_store or {"attempts": []}
+        record.pop("sweep_id", None)
     context = ray.get_runtime_context()
     attempt = {
         "pid": os.getpid(),
@@ -116,26 +155,33 @@ def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str]) -> dict:
     record.update(trial_id=trial_id, overrides=overrides, log=str(job_dir / TRIAL_LOG))
     record["attempts"].append(attempt)
     record_file.write_text(json.dumps(record, indent=1))
+    if stored is not None:
+        stored.write(record)
     return attempt
 
 
-def _record_end(job_dir: Path, final: Optional[dict] = None) -> None:
+def _record_end(job_dir: Path, stored: Optional[_TrialStore], final: Optional[dict] = None) -> None:
     record_file = job_dir / TRIAL_RECORD
     record = json.loads(record_file.read_text())
     record["attempts"][-1]["ended"] = time.time()
     if final is not None:  # numbers from Keras' logs may be numpy scalars
         record["result"] = json.loads(json.dumps(final, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
     record_file.write_text(json.dumps(record, indent=1))
+    if stored is not None:
+        stored.write(record)
 
 
-def _finished_before(job_dir: Path, trial_id: str, overrides: list[str]) -> Optional[dict]:
+def _finished_before(job_dir: Path, trial_id: str, overrides: list[str], stored: Optional[_TrialStore]) -> Optional[dict]:
     """The final report of this very job if it already finished: Tune's experiment state is saved every
-    few seconds, so a driver killed soon after a trial ended restores that trial as unfinished."""
+    few seconds, so a driver killed soon after a trial ended restores that trial as unfinished. The job
+    folder's record if this node has it, else the store's (the trial may have run on another node)."""
     try:
         record = json.loads((job_dir / TRIAL_RECORD).read_text())
     except (OSError, ValueError):
-        return None
-    if record.get("trial_id") == trial_id and record.get("overrides") == overrides:
+        record = None
+    if (record is None or "result" not in record) and stored is not None:
+        record = stored.read()
+    if record and record.get("trial_id") == trial_id and record.get("overrides") == overrides:
         return record.get("result")
     return None
 
@@ -161,7 +207,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     from omegaconf import OmegaConf, read_write
     from ray import tune
 
-    from .trial import install_epoch_hook
+    from .trial import SweepIdentity, install_epoch_hook, install_sweep_identity
 
     trial_id = tune.get_context().get_trial_id()
     num, overrides = plan.job_of(config, trial_id)
@@ -170,13 +216,15 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     sweep_config, job_dir = compose(plan, overrides, num, trial_id)
     _redirect_output(job_dir / TRIAL_LOG)
     print(f"[raylaunch] trial {trial_id}, job #{num}: {' '.join(overrides)}", flush=True)
-    finished = _finished_before(job_dir, trial_id, overrides)
+    stored = _TrialStore(plan, sweep_config) if plan.store_uri else None
+    finished = _finished_before(job_dir, trial_id, overrides, stored)
     if finished is not None:
         print(f"[raylaunch] job #{num} had finished before the sweep was interrupted: its result is reported "
               f"again, the job is not rerun", flush=True)
         tune.report(finished)
         return
-    attempt = _record_attempt(job_dir, trial_id, overrides)
+    attempt = _record_attempt(job_dir, trial_id, overrides, stored)
+    install_sweep_identity(SweepIdentity(plan.sweep_id) if plan.sweep_id else None)
 
     # Rehearsal of a GPU sweep on CPU: as many CPU replicas as Ray gave GPU ids. The trainer only splits
     # the CPU when TensorFlow sees no GPU, so on a real GPU node this changes nothing.
@@ -216,8 +264,9 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
     finally:
         install_epoch_hook(None)
+        install_sweep_identity(None)
     if result.status == JobStatus.FAILED:
-        _record_end(job_dir)
+        _record_end(job_dir, stored)
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
 
     value = result._return_value
@@ -230,5 +279,5 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
             final[plan.metric] = value["best_value"]
         elif plan.metric in last:
             final[plan.metric] = last[plan.metric]
-    _record_end(job_dir, final)
+    _record_end(job_dir, stored, final)
     tune.report(final)

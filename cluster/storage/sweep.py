@@ -4,9 +4,10 @@ trial write the sweep's manifest (with the launcher's leaderboard) and then its 
 Each trial uploads its own files (launch.py's task function runs in the trial, see session.py); the
 driver only reads what they uploaded.
 
-    storage = SweepStorage.check(task_configs, base_dir=os.getcwd())   # before Ray starts; StorageError
-    ...run the trials...
-    storage.finish(sweep_dir, leaderboard_rows)                         # manifest.json, then best.json
+    storage = SweepStorage.check(task_configs, sweep_dir)   # before Ray starts; claims the sweep's name
+    ...run the trials (each gets storage.sweep_id)...
+    storage.checkpoint_uris()                               # {trial: URI of its best checkpoint}
+    storage.finish(sweep_dir, leaderboard_rows)             # manifest.json, then best.json
 """
 
 from __future__ import annotations
@@ -21,19 +22,30 @@ from typing import Any, Optional, Sequence
 from . import preflight
 from .base import Store
 from .errors import StorageError
-from .manifest import write_sweep_manifest
+from .manifest import trial_records, write_sweep_manifest
+from .ownership import claim_sweep
 from .session import sweep_name_of
 
 log = logging.getLogger(__name__)
 
 
 class SweepStorage:
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, sweep: str, sweep_id: str):
+        self.store, self.sweep, self.sweep_id = store, sweep, sweep_id
+
+    @property
+    def uri(self) -> str:
+        """Where the sweep's files go: `<store>/<sweep>`."""
+        return f"{self.store.uri}/{self.sweep}"
+
+    @property
+    def is_local_folder(self) -> bool:
+        return self.store.uri.scheme == "file"
 
     @classmethod
-    def check(cls, task_configs: Sequence[Any], base_dir: Optional[str] = None) -> Optional["SweepStorage"]:
-        """None when storage is off. All jobs of a sweep must share one store (a sweep is one folder in it)."""
+    def check(cls, task_configs: Sequence[Any], sweep_dir: str | Path, base_dir: Optional[str] = None) -> Optional["SweepStorage"]:
+        """None when storage is off. All jobs of a sweep must share one store (a sweep is one folder in it).
+        Claims the sweep's name in the store (SweepNameTaken if another sweep has it)."""
         uris = {None if cfg.get("storage") is None else cfg.storage.get("uri") for cfg in task_configs}
         if len(uris) != 1:
             raise StorageError(f"The jobs of one sweep must share storage.uri, received {sorted(map(str, uris))}; "
@@ -41,12 +53,24 @@ class SweepStorage:
         uri = uris.pop()
         if uri is None:
             return None
-        return cls(preflight(uri, base_dir=base_dir or os.getcwd()))
+        store = preflight(uri, base_dir=base_dir or os.getcwd())
+        sweep = sweep_name_of(sweep_dir)
+        return cls(store, sweep, claim_sweep(store, sweep, Path(sweep_dir)))
+
+    def checkpoint_uris(self) -> dict[str, str]:
+        """Each trial's best checkpoint in the store, by trial name (what trials uploaded; never a worker's disk)."""
+        try:
+            records = trial_records(self.store, self.sweep)
+        except StorageError as error:
+            log.error("Reading the trials of %s failed: %s", self.uri, error)
+            return {}
+        return {record["trial"]: f"{self.store.uri}/{record['pointer']['checkpoint']['key']}"
+                for record in records if record["pointer"]}
 
     def finish(self, sweep_dir: str | Path, leaderboard: Sequence[Any] = (), command: Optional[list[str]] = None) -> Optional[dict]:
         """Write `<sweep>/manifest.json` then `<sweep>/best.json` (only if better than what is there).
         Never raises: the sweep's results stand locally; a failure is logged and returned as None."""
-        sweep = sweep_name_of(sweep_dir)
+        sweep = self.sweep
         rows = [dataclasses.asdict(row) if dataclasses.is_dataclass(row) else row for row in leaderboard]
         try:
             best = write_sweep_manifest(self.store, sweep, command=command or sys.argv, leaderboard=rows,
