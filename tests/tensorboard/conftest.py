@@ -42,13 +42,14 @@ class TensorBoard:
     `wait_ready` once they need it.
     """
 
-    def __init__(self, log_dir: Path, log_file: Path):
+    def __init__(self, log_dir: Path | str, log_file: Path, options: list[str] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_file = log_file
         self._log = open(log_file, "w")
         self.process = subprocess.Popen(
             [sys.executable, str(LAUNCH), "tensorboard", str(log_dir), "--host", "127.0.0.1", "--port", str(self.port),
+             *options,
              # Reload every second so a test sees new event data quickly.
              "--", "--reload_interval", "1"],
             cwd=str(PROJECT_ROOT), stdout=self._log, stderr=subprocess.STDOUT,
