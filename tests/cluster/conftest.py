@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 import secrets
+import shlex
+import uuid
 
 import psutil
 import pytest
@@ -94,19 +97,32 @@ class RayCluster:
             f"--min-worker-port={low}", f"--max-worker-port={high}",
         ]
 
-    def _start(self, args: list[str]) -> None:
+    def _start(self, args: list[str], wrap: list[str] | None = None) -> None:
         common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats", "--object-store-memory=200000000"]
-        result = subprocess.run([RAY, "start", *args, *common, *self._node_ports()], env=self.env,
-                                capture_output=True, text=True, timeout=120)
+        command = [RAY, "start", *args, *common, *self._node_ports()]
+        result = subprocess.run([*(wrap or []), *command], env=self.env, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
 
-    def start_head(self, num_cpus: int, num_gpus: int) -> None:
+    def start_head(self, num_cpus: int, num_gpus: int, extra: list[str] = ()) -> None:
         self._start(["--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}", "--include-dashboard=false",
-                     f"--ray-client-server-port={free_port()}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}"])
+                     f"--ray-client-server-port={free_port()}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
+                     *extra])
 
     def add_node(self, num_cpus: int, num_gpus: int) -> None:
         self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}"])
+
+    def add_node_with_own_disk(self, num_cpus: int, private_dir: Path) -> "PrivateDisk":
+        """A node that, like a cloud VM, shares no disk with the others: its processes (raylet, workers,
+        trials) live in a mount namespace of their own where `private_dir` is an empty tmpfs. The mount
+        is gone with its last process. Needs root (unshare, mount)."""
+        private_dir.mkdir(parents=True, exist_ok=True)
+        marker = Path(self.temp_dir) / f"mnt-ns-{uuid.uuid4().hex[:8]}"
+        script = (f"mount -t tmpfs tmpfs {shlex.quote(str(private_dir))} && "
+                  f"readlink /proc/self/ns/mnt > {shlex.quote(str(marker))} && exec \"$@\"")
+        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0"],
+                    wrap=["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "node"])
+        return PrivateDisk(private_dir, marker.read_text().strip())
 
     def nodes(self) -> list[dict]:
         """Alive nodes as the cluster reports them (asked from a separate driver process)."""
@@ -155,6 +171,53 @@ class RayCluster:
                 pass
         psutil.wait_procs(alive, timeout=10)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+class PrivateDisk:
+    """The processes of a node started by `add_node_with_own_disk`: found by their mount namespace."""
+
+    def __init__(self, folder: Path, namespace: str):
+        self.folder, self.namespace = folder, namespace
+
+    def pids(self) -> list[int]:
+        found = []
+        for pid in psutil.pids():
+            try:
+                if os.readlink(f"/proc/{pid}/ns/mnt") == self.namespace:
+                    found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    def _signal_all(self, signum: int) -> list[int]:
+        pids = self.pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        return pids
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP every process of the node: nothing on it moves on while a test reads its disk."""
+        return self._signal_all(signal.SIGSTOP)
+
+    def kill(self) -> list[int]:
+        """SIGKILL every process of the node at once, as when its machine dies."""
+        return self._signal_all(signal.SIGKILL)
+
+    def path_seen_by_node(self, path: Path) -> Path:
+        """`path` as the node's processes see it (through /proc of one of them)."""
+        return Path(f"/proc/{self.pids()[0]}/root") / path.relative_to("/")
+
+
+def can_give_nodes_their_own_disk() -> str | None:
+    """Why a node with a disk of its own cannot be simulated here, or None."""
+    if os.geteuid() != 0:
+        return "needs root: a node's own disk is a tmpfs mounted in a mount namespace of its own (unshare --mount)"
+    if not shutil.which("unshare"):
+        return "needs unshare (util-linux)"
+    return None
 
 
 @pytest.fixture(scope="session")
