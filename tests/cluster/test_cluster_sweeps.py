@@ -33,6 +33,8 @@ def test_trials_spread_over_both_nodes_with_the_gpus_each_asked_for(tmp_path, tw
     result = sweep([SEARCHPATH, "model=cnn_1gpu,cnn_2gpu", "seed=0,1", "resources.cpus=0.5",
                     "resources.rehearse_gpus_on_cpu=true", *QUICK], sweep_dir, address=two_node_cluster.address)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    # Said before launch: without a bucket, what trials leave on other nodes stays there.
+    assert "Note: this Ray cluster has 2 nodes and storage.uri=null" in result.stdout
     cluster_nodes = {node["NodeID"] for node in two_node_cluster.nodes()}
 
     records, seen_nodes = {}, set()

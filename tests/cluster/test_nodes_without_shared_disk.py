@@ -243,3 +243,46 @@ def test_a_node_killed_mid_sweep_costs_its_trials_at_most_the_epoch_in_progress(
     board = json.loads((sweep_dir / "leaderboard.json").read_text())
     assert [row["status"] for row in board["trials"]] == ["COMPLETED", "COMPLETED"]
     print(f"epochs finished on the killed node {finished_on_node}, resumed from the bucket at {in_bucket}")
+
+
+@pytest.mark.slow  # about 3 minutes on 2 cores; CI runs the slow tier
+def test_a_killed_driver_resumes_without_the_workers_disk(cloud_like_cluster, tmp_path):
+    """Job 0 finishes on the worker, job 1 gets 2 epochs in there, then the driver is killed. Rerunning the
+    same command finds job 0's result in the bucket (not rerun, though its folder exists only on the
+    worker) and job 1 continues from its stored state."""
+    cloud = cloud_like_cluster
+    sweep_dir = cloud.base / "driver-dies"
+    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+    uri = f"gs://{cloud.bucket}/exp"
+    args = ["model=cnn", "seed=0,1", f"storage.uri={uri}", "data.max_train_samples=600", "trainer.epochs=6",
+            "trainer.verbose=2", "resources.cpus=1", "storage.sync_seconds=1", "hydra.launcher.max_concurrent_trials=1",
+            "trainer.callbacks.early_stopping.enabled=false"]
+    cloud.hold_head()
+    try:
+        driver = start_sweep(args, sweep_dir, address=cloud.cluster.address)
+        try:
+            def progress():
+                finished = stored_json(cloud, "driver-dies/trials/0/metrics.json")
+                state = stored_json(cloud, "driver-dies/trials/1/state.json")
+                return finished and state and state["epoch"] >= 2
+
+            wait_for(progress, 600, "job 0 to finish and job 1 to store 2 epochs", interval=0.5)
+        finally:
+            os.killpg(driver.pid, 9)  # the driver dies; Ray ends its trials with it
+            driver.wait(timeout=60)
+        first_result = stored_json(cloud, "driver-dies/trials/0/metrics.json")
+        assert not (sweep_dir / "0" / "metrics.json").exists(), "job 0 ran on the worker's own disk"
+        time.sleep(2)
+        result = sweep(args, sweep_dir, address=cloud.cluster.address)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    finally:
+        cloud.release_head()
+    record = stored_json(cloud, "driver-dies/trials/0/trial.json")
+    assert len(record["attempts"]) == 1, "the finished job was run again"
+    assert stored_json(cloud, "driver-dies/trials/0/metrics.json") == first_result
+    board = json.loads((sweep_dir / "leaderboard.json").read_text())
+    assert [row["status"] for row in board["trials"]] == ["COMPLETED", "COMPLETED"]
+    assert board["trials"][0]["value"] == first_result["best_value"]
+    resumed = stored_json(cloud, "driver-dies/trials/1/metrics.json")
+    assert resumed["resumed_from_epoch"] >= 2
+    assert [entry["epoch"] for entry in resumed["history"]] == list(range(1, 7))
