@@ -39,7 +39,8 @@ PLACEHOLDER = re.compile(r"YOUR_[A-Z_]+")
 
 
 class ClusterConfigError(ValueError):
-    """A cluster-launcher file that would fail, or cost or expose more than it should, once launched."""
+    """A cluster definition (launcher file, KubeRay manifest) that would fail, or cost or expose more than
+    it should, once launched."""
 
     def __init__(self, problems: list[str]):
         self.problems = problems
