@@ -48,10 +48,9 @@ def test_every_node_runs_the_pinned_ray_on_the_projects_python(config):
     assert_ray_image_matches_project(config["docker"]["image"])
 
 
-def test_every_node_installs_the_project_with_the_pinned_requirements(config):
-    assert config["file_mounts"]["~/raylaunch"] == "."
-    assert any("-r ~/raylaunch/cluster/requirements-cluster.txt -e ~/raylaunch" in command
-               for command in config["setup_commands"])
+def test_every_node_installs_the_pinned_requirements(config):
+    assert config["file_mounts"]["~/raylaunch/cluster"] == "cluster"
+    assert "pip install --quiet --no-cache-dir -r ~/raylaunch/cluster/requirements-cluster.txt" in config["setup_commands"]
 
 
 def test_known_machine_types_have_their_gpus():
