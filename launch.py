@@ -6,6 +6,8 @@
     python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)
     python launch.py storage.uri=gs://my-bucket/exp    # also copy results to a bucket while training
     python launch.py pull --list results               # sweeps in a store; `pull --help` for downloads
+    python launch.py -m ... storage.uri=gs://B/exp hydra.launcher.submit=http://127.0.0.1:8265   # a sweep on a Ray cluster
+    python launch.py jobs                              # submitted sweeps: list, logs --follow, stop
 
 Each job writes to its Hydra output folder: resolved_config.yaml, metrics.json, tensorboard/,
 checkpoints/best.keras (and state/ for resuming).
@@ -93,4 +95,8 @@ if __name__ == "__main__":
         from cluster.pull import main as pull_main
 
         sys.exit(pull_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["jobs"]:
+        from cluster.jobs_cli import main as jobs_main
+
+        sys.exit(jobs_main(sys.argv[2:]))
     main()

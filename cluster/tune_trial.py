@@ -150,6 +150,8 @@ def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str], stored: 
         "node_ip": ray.util.get_node_ip_address(),
         "gpu_ids": [str(gpu) for gpu in ray.get_gpu_ids()],
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        # Which copy of the code ran: a submitted sweep's is the shipped checkout in Ray's package cache.
+        "code": str(Path(__file__).resolve().parents[1]),
         "started": time.time(),
     }
     record.update(trial_id=trial_id, overrides=overrides, log=str(job_dir / TRIAL_LOG))

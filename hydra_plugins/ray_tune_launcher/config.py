@@ -7,7 +7,7 @@ string annotations).
 
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -29,6 +29,13 @@ class RayTuneLauncherConf:
     max_failures: int = 2
     # Tune's console progress view: 0 silent, 1 status updates, 2 also every reported epoch.
     verbose: int = 1
+    # Submit the whole sweep from outside the cluster as one Ray job, e.g. http://127.0.0.1:8265 (the head's
+    # dashboard, through a tunnel). Also taken from an http:// RAY_ADDRESS or RAY_API_SERVER_ADDRESS.
+    submit: Optional[str] = None
+    # Where submitted sweeps keep their folders on the head node ("~" is the job's home there).
+    cluster_dir: str = "~/raylaunch"
+    # Names of environment variables of this machine that a submitted sweep's job gets (credentials never).
+    job_env: List[str] = field(default_factory=list)
 
 
 @dataclass

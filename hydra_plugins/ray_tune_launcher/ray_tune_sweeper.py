@@ -22,6 +22,13 @@ class RayTuneSweeper(BasicSweeper):
 
     def sweep(self, arguments: List[str]) -> Any:
         from cluster.search_space import needs_tune_search
+        from cluster.submit import submission_address
+
+        address = submission_address(getattr(self.launcher, "settings", {}).get("submit"))
+        if address is not None:  # from outside the cluster: the whole sweep becomes one Ray job there
+            from cluster.submit import submit_sweep
+
+            return submit_sweep(self.launcher, list(arguments), address, self.max_batch_size)
 
         if self.num_samples == 1 and self.scheduler is None and not needs_tune_search(arguments):
             return super().sweep(arguments)  # a plain grid: Hydra's own expansion, then our launcher

@@ -74,6 +74,8 @@ class RayCluster:
         self.address = f"127.0.0.1:{self.port}"
         self.env = {**os.environ, **RAY_ENV}
         self.env.pop("RAY_ADDRESS", None)
+        # The nodes' `python` is this environment's, as a cluster's nodes have the project's dependencies.
+        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
 
     def _node_ports(self) -> list[str]:
         # Every port distinct across the cluster and outside every worker range: the OS may hand out a port
@@ -104,25 +106,36 @@ class RayCluster:
         if result.returncode != 0:
             raise RuntimeError(f"ray start failed:\n{result.stdout}\n{result.stderr}")
 
-    def start_head(self, num_cpus: int, num_gpus: int, extra: list[str] = ()) -> None:
-        self._start(["--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}", "--include-dashboard=false",
+    def start_head(self, num_cpus: int, num_gpus: int, extra: list[str] = (), dashboard: bool = False) -> None:
+        """`dashboard`: also the dashboard and the Jobs API, on 127.0.0.1:self.dashboard_port."""
+        self.dashboard_port = free_port() if dashboard else None
+        web = (["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}"]
+               if dashboard else ["--include-dashboard=false"])
+        self._start(["--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}", *web,
                      f"--ray-client-server-port={free_port()}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
                      *extra])
+
+    @property
+    def jobs_address(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
 
     def add_node(self, num_cpus: int, num_gpus: int) -> None:
         self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}"])
 
     def add_node_with_own_disk(self, num_cpus: int, private_dir: Path) -> "PrivateDisk":
         """A node that, like a cloud VM, shares no disk with the others: its processes (raylet, workers,
-        trials) live in a mount namespace of their own where `private_dir` is an empty tmpfs. The mount
-        is gone with its last process. Needs root (unshare, mount)."""
+        trials) live in a mount namespace of their own where `private_dir` and Ray's temp dir (where each
+        node unpacks jobs' working dirs, and cleans them up) are empty tmpfs. The mounts are gone with its
+        last process. Needs root (unshare, mount)."""
         private_dir.mkdir(parents=True, exist_ok=True)
-        marker = Path(self.temp_dir) / f"mnt-ns-{uuid.uuid4().hex[:8]}"
-        script = (f"mount -t tmpfs tmpfs {shlex.quote(str(private_dir))} && "
-                  f"readlink /proc/self/ns/mnt > {shlex.quote(str(marker))} && exec \"$@\"")
+        marker = Path(tempfile.mkdtemp(prefix="rl-mnt-ns-")) / "namespace"
+        mounts = " && ".join(f"mount -t tmpfs tmpfs {shlex.quote(str(folder))}" for folder in (private_dir, self.temp_dir))
+        script = f"{mounts} && readlink /proc/self/ns/mnt > {shlex.quote(str(marker))} && exec \"$@\""
         self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0"],
                     wrap=["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "node"])
-        return PrivateDisk(private_dir, marker.read_text().strip())
+        namespace = marker.read_text().strip()
+        shutil.rmtree(marker.parent, ignore_errors=True)
+        return PrivateDisk(private_dir, namespace)
 
     def nodes(self) -> list[dict]:
         """Alive nodes as the cluster reports them (asked from a separate driver process)."""
@@ -263,3 +276,89 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+# A dead node is noticed within ~3 s instead of Ray's default ~30 s of missed health checks.
+FAST_NODE_DEATH = {"health_check_initial_delay_ms": 1000, "health_check_period_ms": 1000,
+                   "health_check_timeout_ms": 1000, "health_check_failure_threshold": 3}
+
+HOLD_HEAD = """
+import sys, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(address=sys.argv[1], namespace="tests", logging_level="ERROR")
+head = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "node:__internal_head__" in n["Resources"])
+
+@ray.remote(num_cpus=2)
+class HoldHeadCPUs:
+    def ready(self):
+        return True
+
+actor = HoldHeadCPUs.options(name="hold-head", lifetime="detached",
+                             scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False)).remote()
+ray.get(actor.ready.remote())
+"""
+RELEASE_HEAD = """
+import sys, ray
+ray.init(address=sys.argv[1], namespace="tests", logging_level="ERROR")
+ray.kill(ray.get_actor("hold-head"))
+"""
+
+
+class CloudLikeCluster:
+    def __init__(self, cluster: RayCluster, worker, base: Path, bucket: str, emulator: str):
+        self.cluster, self.worker, self.base, self.bucket, self.emulator = cluster, worker, base, bucket, emulator
+
+    def run(self, code: str) -> None:
+        result = subprocess.run([sys.executable, "-c", code, self.cluster.address], env=self.cluster.env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    def hold_head(self) -> None:
+        """Take the head's CPUs, so that trials can only start on the worker."""
+        self.run(HOLD_HEAD)
+
+    def release_head(self) -> None:
+        self.run(RELEASE_HEAD)
+
+    def node_ids(self) -> dict[str, str]:
+        """'head' and 'worker' -> node id."""
+        nodes = self.cluster.nodes()
+        head = next(n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"])
+        return {"head": head, "worker": next(n["NodeID"] for n in nodes if n["NodeID"] != head)}
+
+
+@pytest.fixture(scope="session")
+def cloud_like_cluster(gcs_server):
+    """Head (2 CPUs, dashboard and Jobs API on 127.0.0.1) and a worker (4 CPUs) with a disk of its own; every
+    node reaches the GCS emulator as cloud nodes reach GCS, from their own environment."""
+    why_not = can_give_nodes_their_own_disk()
+    if why_not:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"nodes with disks of their own cannot be simulated here: {why_not}")
+        pytest.skip(f"nodes with disks of their own cannot be simulated here: {why_not}")
+    # Short: Ray's socket paths are not under it, but the job folders are.
+    base = Path(tempfile.mkdtemp(prefix="rl-own-disk-", dir="/tmp"))
+    saved = os.environ.get("STORAGE_EMULATOR_HOST")
+    # Every node reaches "the bucket" (the emulator) the way cloud nodes reach GCS: from their own environment.
+    os.environ["STORAGE_EMULATOR_HOST"] = gcs_server.url
+    cluster = RayCluster()
+    # The nodes' home (where submitted sweeps keep their folders, ~/raylaunch) is the test's, not root's.
+    cluster.env["HOME"] = str(base.with_name(base.name + "-home"))
+    worker = None
+    try:
+        cluster.start_head(num_cpus=2, num_gpus=0, dashboard=True,
+                           extra=[f"--system-config={json.dumps(FAST_NODE_DEATH)}"])
+        worker = cluster.add_node_with_own_disk(num_cpus=4, private_dir=base)
+        assert len(cluster.wait_for_nodes(2)) == 2, "the worker with its own disk did not join"
+        yield CloudLikeCluster(cluster, worker, base, gcs_server.create_bucket(), gcs_server.url)
+    finally:
+        if worker is not None:
+            worker.kill()
+        cluster.stop()
+        assert not cluster.pids(), "Ray processes of the test cluster survived"
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(cluster.env["HOME"], ignore_errors=True)
+        if saved is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = saved

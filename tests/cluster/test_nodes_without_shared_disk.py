@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,88 +19,10 @@ import pytest
 from tests.conftest import run_launch, wait_for
 from tests.tensorboard.conftest import TensorBoard
 
-from .conftest import RayCluster, can_give_nodes_their_own_disk, start_sweep, sweep
+from .conftest import CloudLikeCluster, start_sweep, sweep
 
-# A dead node is noticed within ~3 s instead of Ray's default ~30 s of missed health checks.
-FAST_NODE_DEATH = {"health_check_initial_delay_ms": 1000, "health_check_period_ms": 1000,
-                   "health_check_timeout_ms": 1000, "health_check_failure_threshold": 3}
 QUICK = ["data.max_train_samples=300", "trainer.epochs=2", "trainer.verbose=2", "resources.cpus=1",
          "storage.sync_seconds=1"]
-
-HOLD_HEAD = """
-import sys, ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-ray.init(address=sys.argv[1], namespace="tests", logging_level="ERROR")
-head = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "node:__internal_head__" in n["Resources"])
-
-@ray.remote(num_cpus=2)
-class HoldHeadCPUs:
-    def ready(self):
-        return True
-
-actor = HoldHeadCPUs.options(name="hold-head", lifetime="detached",
-                             scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False)).remote()
-ray.get(actor.ready.remote())
-"""
-RELEASE_HEAD = """
-import sys, ray
-ray.init(address=sys.argv[1], namespace="tests", logging_level="ERROR")
-ray.kill(ray.get_actor("hold-head"))
-"""
-
-
-class CloudLikeCluster:
-    def __init__(self, cluster: RayCluster, worker, base: Path, bucket: str, emulator: str):
-        self.cluster, self.worker, self.base, self.bucket, self.emulator = cluster, worker, base, bucket, emulator
-
-    def run(self, code: str) -> None:
-        result = subprocess.run([sys.executable, "-c", code, self.cluster.address], env=self.cluster.env,
-                                capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stderr[-3000:]
-
-    def hold_head(self) -> None:
-        """Take the head's CPUs, so that trials can only start on the worker."""
-        self.run(HOLD_HEAD)
-
-    def release_head(self) -> None:
-        self.run(RELEASE_HEAD)
-
-    def node_ids(self) -> dict[str, str]:
-        """'head' and 'worker' -> node id."""
-        nodes = self.cluster.nodes()
-        head = next(n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"])
-        return {"head": head, "worker": next(n["NodeID"] for n in nodes if n["NodeID"] != head)}
-
-
-@pytest.fixture(scope="module")
-def cloud_like_cluster(gcs_server):
-    why_not = can_give_nodes_their_own_disk()
-    if why_not:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"nodes with disks of their own cannot be simulated here: {why_not}")
-        pytest.skip(f"nodes with disks of their own cannot be simulated here: {why_not}")
-    # Short: Ray's socket paths are not under it, but the job folders are.
-    base = Path(tempfile.mkdtemp(prefix="rl-own-disk-", dir="/tmp"))
-    saved = os.environ.get("STORAGE_EMULATOR_HOST")
-    # Every node reaches "the bucket" (the emulator) the way cloud nodes reach GCS: from their own environment.
-    os.environ["STORAGE_EMULATOR_HOST"] = gcs_server.url
-    cluster = RayCluster()
-    worker = None
-    try:
-        cluster.start_head(num_cpus=2, num_gpus=0, extra=[f"--system-config={json.dumps(FAST_NODE_DEATH)}"])
-        worker = cluster.add_node_with_own_disk(num_cpus=4, private_dir=base)
-        assert len(cluster.wait_for_nodes(2)) == 2, "the worker with its own disk did not join"
-        yield CloudLikeCluster(cluster, worker, base, gcs_server.create_bucket(), gcs_server.url)
-    finally:
-        if worker is not None:
-            worker.kill()
-        cluster.stop()
-        assert not cluster.pids(), "Ray processes of the test cluster survived"
-        shutil.rmtree(base, ignore_errors=True)
-        if saved is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = saved
 
 
 def store_of(cloud: CloudLikeCluster):
