@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 # Keep TensorFlow's C++ start-up chatter out of the console unless the user asks for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,13 +25,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, read_write  # noqa: E402
 
 from cluster.storage import StorageError  # noqa: E402
 from cluster.storage.session import JobUploads  # noqa: E402
-from cluster.trial import combine_epoch_hooks, current_epoch_hook  # noqa: E402
+from cluster.trial_context import current_trial, report_epoch  # noqa: E402
 from cluster.watch import watch_line  # noqa: E402
-from trainers.schema import ConfigError, register_schemas, resolve_mode, validate  # noqa: E402
+from trainers.job_files import newest_usable_state  # noqa: E402
+from trainers.schema import ConfigError, planned_epochs, register_schemas, resolve_mode, validate  # noqa: E402
 
 register_schemas()
 
@@ -53,25 +55,45 @@ def summary_lines(metrics: dict, output_dir: str) -> list[str]:
     return lines
 
 
+def rehearse_gpus_on_cpu(cfg: DictConfig) -> None:
+    """Rehearsal of a GPU sweep on CPU: as many CPU replicas as Ray gave the trial GPU ids. The trainer
+    only splits the CPU when TensorFlow sees no GPU, so on a real GPU node this changes nothing."""
+    trial = current_trial()
+    if trial is not None and trial.gpu_ids and cfg.resources.rehearse_gpus_on_cpu:
+        with read_write(cfg):
+            cfg.distribution.cpu_replicas = len(trial.gpu_ids)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
     uploads = None
     try:
+        rehearse_gpus_on_cpu(cfg)
         validate(cfg)
         if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
             print(watch_line(output_dir), flush=True)
-        # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds.
-        # With a store, the job folder first gets this job's newest resumable state (its own or the store's).
+        # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds. With a
+        # store, the job folder first gets this job's newest resumable state (its own or the store's).
+        trial = current_trial()
         uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode),
-                                   resume=cfg.trainer.resume)
-        # Uploads run on their own thread; the hook only queues what the epoch changed.
-        hook = combine_epoch_hooks(current_epoch_hook(), uploads and uploads.on_epoch_end)
+                                   resume=cfg.trainer.resume, sweep_id=trial.sweep_id if trial else None)
+        resumed = newest_usable_state(Path(output_dir)) if cfg.trainer.resume else None
+        if resumed is not None and resumed.epochs_completed:
+            print(f"[raylaunch] resuming from {resumed.folder} (epoch {resumed.epochs_completed})", flush=True)
+        last_epoch = planned_epochs(cfg)
+
+        def on_epoch_end(epoch: int, logs: dict, state_dir: str) -> None:
+            # To the sweep first (a no-op outside one), then the uploads (they only queue work).
+            report_epoch(epoch, logs, last=epoch >= last_epoch)
+            if uploads is not None:
+                uploads.on_epoch_end(epoch, logs, state_dir)
+
         from trainers.job import train  # TensorFlow loads here, after the cheap checks above
 
         # The overrides (what the user set or swept) become HParams in TensorBoard.
-        metrics = train(cfg, output_dir, on_epoch_end=hook, overrides=list(hydra_cfg.overrides.task))
+        metrics = train(cfg, output_dir, on_epoch_end=on_epoch_end, overrides=list(hydra_cfg.overrides.task))
     except ConfigError as error:
         print(f"Config error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -82,7 +104,9 @@ def main(cfg: DictConfig) -> dict:
         if uploads is not None:  # also when training failed: keep what it produced so far
             uploads.finish()
     print("\n".join(summary_lines(metrics, output_dir) + (uploads.summary_lines() if uploads else [])))
-    return metrics
+    # For a sweep's leaderboard: the metric's value is the best epoch's, over every epoch run (a resumed job
+    # did not report its earlier epochs again).
+    return {**metrics, cfg.metric: metrics["best_value"], "epochs": metrics["epochs_run"]}
 
 
 if __name__ == "__main__":

@@ -381,7 +381,7 @@ def asha_vs_full(args, out_dir: Path, env: dict) -> dict:
     for index in range(args.sweep_runs):
         run_dir = out_dir / f"asha{index}"
         walls, bests = {}, {}
-        for name, extra in (("full", ["hydra.sweeper.scheduler.name=fifo"]), ("asha", [])):
+        for name, extra in (("full", ["hydra.sweeper.scheduler=null"]), ("asha", [])):
             sweep_dir = run_dir / name
             cmd = [PYTHON, "launch.py", "-m", *search, *extra, f"hydra.sweep.dir={sweep_dir}"]
             walls[name] = run_measured(cmd, run_dir / f"{name}.log", env, cwd=args.tree)["wall_s"]

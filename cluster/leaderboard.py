@@ -48,7 +48,7 @@ def _fmt(value, digits: int = 4) -> str:
 
 def table(rows: list[Row], metric: str, mode: str, in_store: bool = False) -> str:
     best = best_row(rows, mode)
-    header = ("", "job", "overrides", f"{metric} ({mode})", "best epoch", "wall time", "status")
+    header = ("", "job", "overrides", f"{metric or 'value'} ({mode})", "best epoch", "wall time", "status")
     lines = [
         ("*" if best is not None and row is best else "", str(row.job), row.overrides or "(none)", _fmt(row.value),
          _fmt(row.best_epoch), f"{row.wall_time_s:.0f} s" if row.wall_time_s is not None else "-", row.status)

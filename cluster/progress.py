@@ -16,11 +16,18 @@ STATUS_WORDS = {"PENDING": "pending", "RUNNING": "running", "PAUSED": "paused", 
 
 
 class SweepProgress(ProgressReporter):
-    def __init__(self, metric: str, mode: str, describe: Callable[[dict], str], interval_s: float = 15.0):
+    """`quiet`: print nothing (hydra.launcher.verbose=0); the statuses are still recorded."""
+
+    def __init__(self, metric: Optional[str], mode: str, describe: Callable[[dict], str], interval_s: float = 15.0,
+                 quiet: bool = False):
         self.metric, self.mode, self.describe, self.interval_s = metric, mode, describe, interval_s
+        self.quiet = quiet
         self._started = time.monotonic()
         self._last_printed = 0.0
         self._last_statuses: tuple = ()
+        # Each trial's status when the run ended, before Tune stops what still runs: an interrupted run
+        # (Ctrl-C) leaves trials RUNNING or PENDING here, which a resume continues.
+        self.final_statuses: dict[str, str] = {}
 
     def setup(self, start_time: Optional[float] = None, *args, **kwargs) -> None:
         self._started = time.monotonic()
@@ -32,8 +39,14 @@ class SweepProgress(ProgressReporter):
         return done or changed or time.monotonic() - self._last_printed >= self.interval_s
 
     def report(self, trials, done: bool, *sys_info) -> None:
+        if done:
+            self.final_statuses = {trial.trial_id: trial.status for trial in trials}
         self._last_printed = time.monotonic()
-        print(self.render(trials), flush=True)
+        if not self.quiet:
+            print(self.render(trials), flush=True)
+
+    def interrupted(self, trial_id: str) -> bool:
+        return self.final_statuses.get(trial_id, "TERMINATED") not in ("TERMINATED", "ERROR")
 
     def _best_value(self, trial) -> Optional[float]:
         # Best epoch so far, not the last one: Tune keeps min/max of every reported metric.

@@ -1,5 +1,5 @@
-"""What each trial asks Ray for, read from its composed job config, and the check that some node can
-ever grant it (Ray would otherwise leave the trial pending forever)."""
+"""What each trial asks Ray for, read from its composed job's `hydra.launcher.resources`, and the check that
+some node can ever grant it (Ray would otherwise leave the trial pending forever)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ class ResourceError(CompactHydraException):
 class TrialResources:
     cpus: float = 1.0
     gpus: float = 0.0
-    rehearse_gpus_on_cpu: bool = False
+    # The config keys a user sets them with: the app's own keys when hydra.launcher.resources
+    # interpolates them (e.g. `cpus: ${resources.cpus}`), so messages name what to change.
+    cpus_key: str = "hydra.launcher.resources.cpus"
+    gpus_key: str = "hydra.launcher.resources.gpus"
 
     def bundle(self) -> dict:
         bundle = {"CPU": float(self.cpus)}
@@ -32,15 +35,20 @@ class TrialResources:
         return tune.PlacementGroupFactory([self.bundle()])
 
     def describe(self) -> str:
-        return f"resources.cpus={self.cpus:g}, resources.gpus={self.gpus:g}"
+        return f"{self.cpus_key}={self.cpus:g}, {self.gpus_key}={self.gpus:g}"
 
 
-def trial_resources(job_cfg: DictConfig) -> TrialResources:
-    """From the job's `resources` block (1 CPU, no GPU when the config has none)."""
+def trial_resources(sweep_config: DictConfig) -> TrialResources:
+    """What the job's trial asks Ray for: its `hydra.launcher.resources` (1 CPU, no GPU by default)."""
+    from .job_configs import setting_key
+
+    node = OmegaConf.select(sweep_config, "hydra.launcher.resources", default=None)
+    values = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     return TrialResources(
-        cpus=float(OmegaConf.select(job_cfg, "resources.cpus", default=1)),
-        gpus=float(OmegaConf.select(job_cfg, "resources.gpus", default=0)),
-        rehearse_gpus_on_cpu=bool(OmegaConf.select(job_cfg, "resources.rehearse_gpus_on_cpu", default=False)),
+        cpus=float(1 if values.get("cpus") is None else values["cpus"]),
+        gpus=float(values.get("gpus") or 0),
+        cpus_key=setting_key(sweep_config, "resources.cpus"),
+        gpus_key=setting_key(sweep_config, "resources.gpus"),
     )
 
 
@@ -63,6 +71,6 @@ def check_fits(requests: Sequence[tuple[str, TrialResources]], nodes: Iterable[d
         if not any(node["CPU"] >= request.cpus and node["GPU"] >= request.gpus for node in nodes):
             raise ResourceError(
                 f"Trial {label} asks for {request.describe()}, but no node of the Ray cluster has that much "
-                f"({capacity or 'no alive node'}). Lower resources.cpus / resources.gpus for that job, or add a "
-                f"node with more; a local Ray can declare more with hydra.launcher.init.num_cpus / num_gpus."
+                f"({capacity or 'no alive node'}). Lower {request.cpus_key} / {request.gpus_key} for that job, or "
+                f"add a node with more; a local Ray can declare more with hydra.launcher.init.num_cpus / num_gpus."
             )

@@ -125,14 +125,15 @@ def check_package_size(directory: Path) -> int:
     return total
 
 
-def check_results_reachable(uris: set, address: str) -> None:
-    """Refuse stores that would leave the results on the cluster's disks."""
+def check_results_reachable(uris: set, address: str, key: str = "hydra.launcher.storage") -> None:
+    """Refuse stores that would leave the results on the cluster's disks. `key`: what the user sets the
+    store with (named in the messages)."""
     from .storage import StorageError, parse_uri
 
     for uri in uris:
         if uri is None:
-            raise SubmitError(f"Not submitted to {address}: with storage.uri=null the sweep's checkpoints and logs would "
-                              f"stay on the cluster's disks. Set storage.uri=gs://BUCKET/PREFIX (the cluster's nodes "
+            raise SubmitError(f"Not submitted to {address}: with {key}=null the sweep's checkpoints and logs would "
+                              f"stay on the cluster's disks. Set {key}=gs://BUCKET/PREFIX (the cluster's nodes "
                               f"use their own credentials).")
         if str(uri).startswith("gs://"):
             try:
@@ -142,9 +143,9 @@ def check_results_reachable(uris: set, address: str) -> None:
             continue
         if not os.path.isabs(str(uri).removeprefix("file://")):
             raise SubmitError(
-                f"Not submitted to {address}: with storage.uri={uri} a relative folder would be inside the job's copy "
+                f"Not submitted to {address}: with {key}={uri} a relative folder would be inside the job's copy "
                 f"of this checkout on the head node, which Ray deletes, and no other node could reach it. Set "
-                f"storage.uri=gs://BUCKET/PREFIX (the cluster's nodes use their own credentials; none are sent from "
+                f"{key}=gs://BUCKET/PREFIX (the cluster's nodes use their own credentials; none are sent from "
                 f"here), or an absolute folder every node mounts."
             )
 
@@ -243,16 +244,16 @@ def sweep_jobs(arguments: Sequence[str], max_batch_size: Optional[int]) -> list[
 
 def submit_sweep(launcher, arguments: Sequence[str], address: str, max_batch_size: Optional[int] = None) -> None:
     """Check the sweep here, ship it to the cluster, follow it; exits with the sweep's status."""
+    from .job_configs import compose_and_validate, launcher_setting, setting_key
     from .storage.session import sweep_name_of
-    from .tune_launcher import _compose_and_validate, _task_config
     from .watch import watch_line
 
     config = launcher.config
     settings = launcher.settings
     jobs = sweep_jobs(arguments, max_batch_size)
-    composed = _compose_and_validate(launcher, jobs, 0)
-    uris = {None if cfg.get("storage") is None else cfg.storage.get("uri") for cfg in map(_task_config, composed)}
-    check_results_reachable(uris, address)
+    composed = compose_and_validate(launcher, jobs, 0)
+    uris = {launcher_setting(cfg, "storage") for cfg in composed}
+    check_results_reachable(uris, address, setting_key(composed[0], "storage"))
     env = forwarded_env(list(settings.get("job_env") or []))
     sweep_dir = str(config.hydra.sweep.dir)
     sweep_name = sweep_name_of(sweep_dir)

@@ -1,5 +1,6 @@
 """What runs inside one Ray Tune trial's process: compose the Hydra job, point its logs at its own file,
-report each epoch to Tune, run the task function (which resumes from the job's own state/).
+run the task function with the trial context it can report epochs through (trial_context.py), and send
+its result to Tune. A task that resumes from its own saved state (the app's business) continues there.
 
 Mirrors what Hydra's own launchers do on a worker (Singleton state shipped over, setup_globals, run_job),
 so the job sees the same config, output folder and hydra.job.num/id as under the basic launcher.
@@ -15,8 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
-
-from trainers.job_files import STATE, check_state
 
 from .search_space import SearchSpace, trial_overrides
 
@@ -39,7 +38,7 @@ class SweepPlan:
     task_function: Any
     config: Any  # the multirun's config (hydra.sweep.dir made absolute)
     singleton_state: Any
-    metric: str
+    metric: Optional[str] = None
     initial_job_idx: int = 0
     # Grid: each job's overrides, by position. Search: the space a trial's sampled values come from.
     jobs: Optional[list[list[str]]] = None
@@ -48,13 +47,17 @@ class SweepPlan:
     store_uri: Optional[str] = None
     sweep_id: Optional[str] = None
 
+    def overrides_of(self, trial_config: dict) -> list[str]:
+        if self.jobs is not None:
+            return list(self.jobs[int(trial_config["job"])])
+        return trial_overrides(self.space, trial_config)
+
     def job_of(self, trial_config: dict, trial_id: str) -> tuple[int, list[str]]:
         """(hydra.job.num, overrides) of the trial."""
         if self.jobs is not None:
-            index = int(trial_config["job"])
-            return self.initial_job_idx + index, list(self.jobs[index])
+            return self.initial_job_idx + int(trial_config["job"]), self.overrides_of(trial_config)
         # Tune numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
-        return self.initial_job_idx + int(trial_id.rsplit("_", 1)[-1]), trial_overrides(self.space, trial_config)
+        return self.initial_job_idx + int(trial_id.rsplit("_", 1)[-1]), self.overrides_of(trial_config)
 
 
 def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str):
@@ -84,17 +87,6 @@ def _redirect_output(path: Path) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-
-
-def _announce_state(job_dir: Path) -> None:
-    """A retried or resumed trial continues from the job's own state/ (the trainer resumes from it; with a
-    store, the task function first fetches the store's state when it is newer). Tune checkpoints are not
-    used for this: they would live in the same sweep dir, and after a driver is killed Tune restores from
-    the checkpoint its last experiment snapshot named, which checkpoint rotation may already have deleted
-    (the trial then fails every retry)."""
-    found = check_state(job_dir / STATE)
-    if found.usable and found.epochs_completed:
-        print(f"[raylaunch] resuming from {job_dir / STATE} (epoch {found.epochs_completed})", flush=True)
 
 
 class _TrialStore:
@@ -202,14 +194,27 @@ def returned_value(result_metrics: dict) -> Any:
     return json.loads(text) if isinstance(text, str) else None
 
 
+def _final_report(value: Any, held_back: dict, metric: Optional[str]) -> dict:
+    """The trial's last report: the task's return value, the held-back last epoch if there was one, and
+    the metric (from that epoch, else from the return value: a number, or a dict holding the metric)."""
+    final = {DONE_KEY: True, RETURN_KEY: _as_json(value), **held_back}
+    if metric is not None and metric not in final:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            final[metric] = float(value)
+        elif isinstance(value, dict) and isinstance(value.get(metric), (int, float)):
+            final[metric] = float(value[metric])
+    if "epoch" not in final and isinstance(value, dict) and isinstance(value.get("epochs"), int):
+        final["epoch"] = value["epochs"]
+    return final
+
+
 def run_trial(config: dict, plan: SweepPlan) -> None:
     """The Tune function trainable: one Hydra job."""
     from hydra.core.singleton import Singleton
     from hydra.core.utils import JobStatus, run_job, setup_globals
-    from omegaconf import OmegaConf, read_write
     from ray import tune
 
-    from .trial import SweepIdentity, install_epoch_hook, install_sweep_identity
+    from .trial_context import TrialInfo, enter_trial, leave_trial
 
     trial_id = tune.get_context().get_trial_id()
     num, overrides = plan.job_of(config, trial_id)
@@ -226,34 +231,22 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         tune.report(finished)
         return
     attempt = _record_attempt(job_dir, trial_id, overrides, stored)
-    install_sweep_identity(SweepIdentity(plan.sweep_id) if plan.sweep_id else None)
-
-    # Rehearsal of a GPU sweep on CPU: as many CPU replicas as Ray gave GPU ids. The trainer only splits
-    # the CPU when TensorFlow sees no GPU, so on a real GPU node this changes nothing.
-    resources = sweep_config.get("resources")
-    if resources is not None and resources.get("rehearse_gpus_on_cpu") and attempt["gpu_ids"]:
-        with read_write(sweep_config):
-            sweep_config.distribution.cpu_replicas = len(attempt["gpu_ids"])
-
-    _announce_state(job_dir)
     # Relative paths in the job config mean the same as for a local Hydra job (Tune runs the trial in its own folder).
     runtime_cwd = str(sweep_config.hydra.runtime.cwd)
     if os.path.isdir(runtime_cwd):
         os.chdir(runtime_cwd)
 
-    last: dict = {}
-    final_epoch = OmegaConf.select(sweep_config, "trainer.epochs", default=None)
+    held_back: dict = {}
 
-    def report_epoch(epoch: int, logs: dict, state_dir: str) -> None:
-        last.clear()
-        last.update(logs, epoch=epoch)
-        if final_epoch is not None and epoch >= final_epoch:
-            # Held back and sent with the job's result after its final evaluation: a scheduler that ends
-            # trials at their last epoch (ASHA at max_t) would otherwise stop it before metrics.json exists.
+    def report(epoch: int, metrics: dict, last: bool) -> None:
+        if last:
+            # Sent with the job's result after its final work: a scheduler that ends trials at their last
+            # epoch (ASHA at max_t) would otherwise stop it before the task returns.
+            held_back.update(metrics, epoch=epoch)
             return
-        tune.report({**logs, "epoch": epoch})
+        tune.report({**metrics, "epoch": epoch})
 
-    install_epoch_hook(report_epoch)
+    enter_trial(TrialInfo(sweep_id=plan.sweep_id, gpu_ids=tuple(attempt["gpu_ids"])), report)
     try:
         result = run_job(
             hydra_context=plan.hydra_context,
@@ -265,21 +258,11 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     except SystemExit as exit_:  # the task function's own error exit; Tune must see a failure
         raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
     finally:
-        install_epoch_hook(None)
-        install_sweep_identity(None)
+        leave_trial()
     if result.status == JobStatus.FAILED:
         _record_end(job_dir, stored)
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
 
-    value = result._return_value
-    final = {DONE_KEY: True, RETURN_KEY: _as_json(value)}
-    if final_epoch is not None and last.get("epoch", 0) >= final_epoch:  # the held-back last epoch
-        final.update(last)
-    else:  # early-stopped (its last epoch is reported already) or finished before this run
-        final["epoch"] = value.get("epochs_run", last.get("epoch", 0)) if isinstance(value, dict) else last.get("epoch", 0)
-        if isinstance(value, dict) and value.get("metric") == plan.metric and value.get("best_value") is not None:
-            final[plan.metric] = value["best_value"]
-        elif plan.metric in last:
-            final[plan.metric] = last[plan.metric]
+    final = _final_report(result._return_value, held_back, plan.metric)
     _record_end(job_dir, stored, final)
     tune.report(final)

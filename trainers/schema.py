@@ -333,6 +333,12 @@ def _check_fraction(field_name: str, value: Any, example: str) -> None:
         _fail(field_name, value, "a number strictly between 0 and 1", example)
 
 
+def planned_epochs(cfg: DictConfig) -> int:
+    """Epochs the job trains when nothing stops it early: its stages' epochs added up."""
+    fine_tune = OmegaConf.select(cfg, "model.fine_tune.epochs", default=0) if cfg.model.name == "transfer" else 0
+    return int(cfg.trainer.epochs) + int(fine_tune or 0)
+
+
 def resolve_mode(metric: str, mode: str) -> str:
     """Keras' rule for mode=auto: maximise accuracy-like metrics, minimise everything else."""
     if mode != "auto":

@@ -4,8 +4,7 @@ training, and for a single run (which is a sweep of one trial) write the sweep m
 launch.py's task function uses it for `python launch.py` and, inside each Ray trial, for sweeps:
 
     uploads = JobUploads.start(cfg.storage, HydraConfig.get(), metric, mode)   # StorageError: bad store
-    hook = combine_epoch_hooks(current_epoch_hook(), uploads.on_epoch_end)
-    try: train(...)
+    try: train(..., on_epoch_end=uploads.on_epoch_end)
     finally: uploads.finish()
 """
 
@@ -15,8 +14,6 @@ import logging
 import re
 from pathlib import Path
 from typing import Any, Optional
-
-from cluster.trial import current_sweep_identity
 
 from . import layout, open_store
 from .base import Store
@@ -57,11 +54,13 @@ class JobUploads:
         self.best: Optional[dict] = None
 
     @classmethod
-    def start(cls, storage_cfg: Any, hydra_cfg: Any, metric: str, mode: str, resume: bool = True) -> Optional["JobUploads"]:
+    def start(cls, storage_cfg: Any, hydra_cfg: Any, metric: str, mode: str, resume: bool = True,
+              sweep_id: Optional[str] = None) -> Optional["JobUploads"]:
         """None when `storage.uri` is null. Raises StorageError (malformed URI, missing bucket, no
         credentials, not writable, the sweep's name taken by another sweep) in seconds, before any
         training. With `resume`, the job folder is first given the newest state of this trial, its own
-        or the store's (a trial retried on another node continues there)."""
+        or the store's (a trial retried on another node continues there). `sweep_id`: the id the sweep's
+        driver claimed its name with (a trial of a sweep); None: the run (or sweep) folder claims it."""
         if storage_cfg is None or storage_cfg.get("uri") is None:
             return None
         deadline = float(storage_cfg.upload_timeout_seconds)
@@ -74,10 +73,7 @@ class JobUploads:
         )
         store.check_writable()
         sweep, trial, single_run = job_identity(hydra_cfg)
-        identity = current_sweep_identity()
-        if identity is not None:  # a trial of a sweep whose driver claimed the name
-            sweep_id = identity.sweep_id
-        else:  # a single run, or a multirun on another launcher: the run (sweep) folder claims it
+        if sweep_id is None:  # a single run, or a multirun on another launcher: the run (sweep) folder claims it
             sweep_id = claim_sweep(store, sweep, Path(hydra_cfg.run.dir if single_run else hydra_cfg.sweep.dir))
         job_dir = Path(hydra_cfg.runtime.output_dir)
         restored = restore_state(store, sweep, trial, sweep_id, job_dir) if resume else None

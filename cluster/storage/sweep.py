@@ -43,13 +43,13 @@ class SweepStorage:
         return self.store.uri.scheme == "file"
 
     @classmethod
-    def check(cls, task_configs: Sequence[Any], sweep_dir: str | Path, base_dir: Optional[str] = None) -> Optional["SweepStorage"]:
-        """None when storage is off. All jobs of a sweep must share one store (a sweep is one folder in it).
-        Claims the sweep's name in the store (SweepNameTaken if another sweep has it)."""
-        uris = {None if cfg.get("storage") is None else cfg.storage.get("uri") for cfg in task_configs}
+    def check(cls, uris: set, sweep_dir: str | Path, base_dir: Optional[str] = None) -> Optional["SweepStorage"]:
+        """`uris`: the store each job names. None when storage is off. All jobs of a sweep must share one
+        store (a sweep is one folder in it). Claims the sweep's name there (SweepNameTaken if taken)."""
+        uris = set(uris)
         if len(uris) != 1:
-            raise StorageError(f"The jobs of one sweep must share storage.uri, received {sorted(map(str, uris))}; "
-                               f"sweep storage.uri in separate sweeps.")
+            raise StorageError(f"The jobs of one sweep must share one store, received {sorted(map(str, uris))}; "
+                               f"sweep the store in separate sweeps.")
         uri = uris.pop()
         if uri is None:
             return None

@@ -1,8 +1,7 @@
 """A trial's uploads, on a background thread: the training step never waits for the network.
 
-    uploader = TrialUploader(store, sweep, trial, job_dir, metric="val_loss", mode="min")
-    install_epoch_hook(combine_epoch_hooks(other_hook, uploader.on_epoch_end))
-    ... train ...
+    uploader = TrialUploader(store, sweep, trial, job_dir, metric="val_loss", mode="min", sweep_id=...)
+    ... train, calling uploader.on_epoch_end(epoch, logs, state_dir) after each epoch ...
     uploader.close(timeout=600)        # final sync; returns what was uploaded and what failed
 
 The epoch hook only stats the checkpoint, reads the job's small progress file and hard-links the
@@ -108,7 +107,8 @@ class TrialUploader:
 
     # ------------------------------------------------------------ training thread
     def on_epoch_end(self, epoch: int, logs: dict, state_dir: str) -> None:
-        """The epoch hook (cluster.trial.EpochHook). Cheap: a stat, a small JSON read, two hard links, a queue put."""
+        """Call after each epoch, once its state is on disk. Cheap: a stat, a small JSON read, two hard links, a
+        queue put."""
         if self.sweep_id is not None:
             staged = stage_state(self.job_dir)
             if staged is not None:

@@ -3,13 +3,39 @@
 Hydra imports every module under hydra_plugins/ at start-up, so this imports nothing heavy (and has no
 `from __future__ import annotations`: Hydra loads it outside sys.modules, where dataclasses cannot resolve
 string annotations).
+
+The launcher reads nothing of an app's own config: what it needs of each job (the metric, the resources a
+trial asks for, where results go, how to check a job) is set in `hydra.launcher`, which an app fills in by
+interpolation so each job's values are its own, e.g. in the app's primary config:
+
+    hydra:
+      launcher:
+        metric: ${metric}
+        resources: {cpus: ${resources.cpus}, gpus: ${resources.gpus}}
+        validate: my_app.schema.validate
 """
 
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+
+
+class Mode(Enum):
+    # auto: Keras' rule, max for accuracy-like metrics (acc, auc, precision, recall, f1), min for the rest.
+    auto = "auto"
+    min = "min"
+    max = "max"
+
+
+@dataclass
+class TrialResourcesConf:
+    # What one trial asks Ray for: CPUs and GPUs (fractions allowed). MirroredStrategy-style jobs use every
+    # GPU Ray grants them (CUDA_VISIBLE_DEVICES).
+    cpus: float = 1.0
+    gpus: float = 0.0
 
 
 @dataclass
@@ -25,10 +51,21 @@ class RayTuneLauncherConf:
     connect_timeout_s: float = 10.0
     # Trials running at once (null: as many as the cluster's resources allow).
     max_concurrent_trials: Optional[int] = None
-    # Times a trial whose process or node died is restarted from its last epoch's checkpoint.
+    # Times a trial whose process or node died is restarted (the task resumes from its own saved state).
     max_failures: int = 2
     # Tune's console progress view: 0 silent, 1 status updates, 2 also every reported epoch.
     verbose: int = 1
+    # The metric trials report (cluster.trial_context.report_epoch) and the leaderboard ranks by; null:
+    # trials are not compared (a scheduler needs one).
+    metric: Optional[str] = None
+    mode: Mode = Mode.auto
+    # Dotted name of a callable (e.g. my_app.schema.validate) called with each job's config (no `hydra`
+    # node) before anything runs; raising stops the sweep with the job named.
+    validate: Optional[str] = None
+    resources: TrialResourcesConf = field(default_factory=TrialResourcesConf)
+    # Where the sweep's results go (gs://BUCKET/PREFIX or a folder): the sweep's name is claimed there,
+    # each trial's record kept, the leaderboard names checkpoints by their URI. null: no store.
+    storage: Optional[str] = None
     # Submit the whole sweep from outside the cluster as one Ray job, e.g. http://127.0.0.1:8265 (the head's
     # dashboard, through a tunnel). Also taken from an http:// RAY_ADDRESS or RAY_API_SERVER_ADDRESS.
     submit: Optional[str] = None
@@ -39,24 +76,14 @@ class RayTuneLauncherConf:
 
 
 @dataclass
-class SchedulerConf:
-    # asha (asynchronous successive halving: stops trials that are behind at each rung) or fifo (none).
-    name: str = "asha"
-    # Epochs every trial runs before it can be stopped.
-    grace_period: int = 1
-    reduction_factor: float = 2
-    # Last epoch a trial may reach (null: trainer.epochs of the composed job).
-    max_t: Optional[int] = None
-
-
-@dataclass
 class RayTuneSweeperConf:
     _target_: str = "hydra_plugins.ray_tune_launcher.ray_tune_sweeper.RayTuneSweeper"
     # Samples drawn from the interval()/choice()/range() overrides, for each combination of the comma
     # lists. Without such overrides the sweep is the plain grid Hydra's basic sweeper would run.
     num_samples: int = 1
-    # Early stopping across trials (null: every trial runs all its epochs).
-    scheduler: Optional[SchedulerConf] = None
+    # A Tune scheduler as a `_target_` config (e.g. ray.tune.schedulers.ASHAScheduler with time_attr: epoch);
+    # null: every trial runs all its epochs. Tune passes it the launcher's metric and mode.
+    scheduler: Optional[Any] = None
     # Seed for the sampled values (null: random); a given seed draws the same trials again.
     seed: Optional[int] = None
     # Grid only: jobs per Tune run (null: all at once), as in Hydra's basic sweeper.

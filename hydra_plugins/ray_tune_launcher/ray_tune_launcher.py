@@ -26,6 +26,7 @@ class RayTuneLauncher(Launcher):
         self.task_function = task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from cluster.tune_launcher import launch_grid
+        from cluster.sweep_pipeline import run_sweep
+        from cluster.sweep_spec import grid_spec
 
-        return launch_grid(self, job_overrides, initial_job_idx)
+        return run_sweep(self, grid_spec(job_overrides, initial_job_idx))

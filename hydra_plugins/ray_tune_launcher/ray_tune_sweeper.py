@@ -1,6 +1,6 @@
 """Hydra's sweep syntax on Ray Tune: comma lists stay a grid; interval(), tag(log, interval()), choice()
 and range() become sampled Tune search spaces, with an optional early-stopping scheduler.
-Cheap to import: the work happens in cluster.search_space and cluster.tune_launcher."""
+Cheap to import: the work happens in cluster.sweep_spec and cluster.sweep_pipeline."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class RayTuneSweeper(BasicSweeper):
                  max_batch_size: Optional[int] = None) -> None:
         super().__init__(max_batch_size=max_batch_size)
         self.num_samples = num_samples
-        self.scheduler = OmegaConf.to_container(scheduler) if OmegaConf.is_config(scheduler) else scheduler
+        self.scheduler = OmegaConf.to_container(scheduler, resolve=True) if OmegaConf.is_config(scheduler) else scheduler
         self.seed = seed
 
     def sweep(self, arguments: List[str]) -> Any:
@@ -33,13 +33,9 @@ class RayTuneSweeper(BasicSweeper):
         if self.num_samples == 1 and self.scheduler is None and not needs_tune_search(arguments):
             return super().sweep(arguments)  # a plain grid: Hydra's own expansion, then our launcher
 
-        from cluster.tune_launcher import launch_search
+        from cluster.sweep_pipeline import run_sweep
+        from cluster.sweep_spec import search_spec
 
-        assert self.config is not None and self.launcher is not None
-        return launch_search(
-            self.launcher,
-            arguments=list(arguments),
-            num_samples=self.num_samples,
-            scheduler=self.scheduler,
-            seed=self.seed,
-        )
+        if getattr(self.launcher, "settings", None) is None or not hasattr(self.launcher, "hydra_context"):
+            raise ValueError("Sampled searches (interval(), choice(), range(), a scheduler) need hydra/launcher=ray_tune.")
+        return run_sweep(self.launcher, search_spec(list(arguments), self.num_samples, self.scheduler, self.seed))

@@ -320,6 +320,12 @@ class CloudLikeCluster:
     def release_head(self) -> None:
         self.run(RELEASE_HEAD)
 
+    def replace_worker(self) -> None:
+        """A new worker (an empty disk of its own again) for the tests that follow one that killed it."""
+        self.worker.kill()
+        self.worker = self.cluster.add_node_with_own_disk(num_cpus=4, private_dir=self.base)
+        assert len(self.cluster.wait_for_nodes(2)) == 2, "the replacement worker did not join"
+
     def node_ids(self) -> dict[str, str]:
         """'head' and 'worker' -> node id."""
         nodes = self.cluster.nodes()

@@ -146,6 +146,7 @@ def test_a_node_killed_mid_sweep_costs_its_trials_at_most_the_epoch_in_progress(
             os.killpg(driver.pid, 9)
         if not released:
             cloud.release_head()
+        cloud.replace_worker()  # for the tests that follow
 
     for job in (0, 1):
         # The retry ran on the head, whose disk never held this trial: it resumed from the bucket.

@@ -61,3 +61,45 @@ def test_grid_runs_each_job_as_a_trial_and_ranks_them(tmp_path):
     assert "4 trials: 0 pending, 0 running, 4 done, 0 failed | best val_loss" in console
     assert "Epoch 1/2" not in console and "Trial job_0 result" not in console
     assert f"* best: job {best_num}" in result.stdout
+
+
+def test_ctrl_c_interrupts_the_sweep_with_a_non_zero_exit_and_the_same_command_resumes_it(tmp_path):
+    """Ctrl-C (SIGINT to the driver) ends the sweep as a shell expects, non-zero; the trials it cut short say
+    INTERRUPTED (not STOPPED, which is the scheduler's), and rerunning the command finishes them."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import LAUNCH, PROJECT_ROOT, wait_for
+
+    from .conftest import launch_env
+
+    sweep_dir = tmp_path / "sweep"
+    args = ["model=cnn", "seed=0,1", "trainer.epochs=5", "data.max_train_samples=1500", "storage.uri=null",
+            "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false", "hydra.launcher.max_concurrent_trials=1"]
+    driver = subprocess.Popen([sys.executable, str(LAUNCH), "-m", *args, f"hydra.sweep.dir={sweep_dir}"],
+                              cwd=str(PROJECT_ROOT), env=launch_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        progress = sweep_dir / "0" / "state" / "progress.json"
+        wait_for(lambda: progress.is_file() and json.loads(progress.read_text())["epochs_completed"] >= 1, 300,
+                 "job 0 to train an epoch", interval=0.1)
+        os.kill(driver.pid, signal.SIGINT)
+        output, _ = driver.communicate(timeout=180)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode != 0, output[-3000:]
+    assert f"rerun the same command with hydra.sweep.dir={sweep_dir} to resume" in output
+    assert "Traceback" not in output
+    statuses = [row["status"] for row in json.loads((sweep_dir / "leaderboard.json").read_text())["trials"]]
+    assert "INTERRUPTED" in statuses and set(statuses) <= {"INTERRUPTED", "COMPLETED"}, statuses
+
+    resumed = sweep(args, sweep_dir)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    board = json.loads((sweep_dir / "leaderboard.json").read_text())
+    assert [row["status"] for row in board["trials"]] == ["COMPLETED", "COMPLETED"]
+    history = json.loads((sweep_dir / "0" / "metrics.json").read_text())["history"]
+    assert [epoch["epoch"] for epoch in history] == [1, 2, 3, 4, 5]

@@ -12,7 +12,6 @@ from cluster.storage import open_store
 from cluster.storage.base import checksum_bytes
 from cluster.storage.pointers import read_json
 from cluster.storage.uploader import TrialUploader
-from cluster.trial import combine_epoch_hooks
 from tests.conftest import wait_for
 
 from .jobdir import JobFolder
@@ -77,14 +76,6 @@ def test_a_late_worse_attempt_of_the_trial_never_replaces_the_better_checkpoint(
     assert pointer(store) == good
     _, data = assert_pointer_names_a_complete_object(store)
     assert data == (first.path / "checkpoints" / "best.keras").read_bytes()
-
-
-def test_combined_hooks_each_see_every_epoch(tmp_path):
-    seen = []
-    hook = combine_epoch_hooks(None, lambda e, logs, s: seen.append(("tune", e)), lambda e, logs, s: seen.append(("upload", e)))
-    hook(1, {}, str(tmp_path))
-    assert seen == [("tune", 1), ("upload", 1)]
-    assert combine_epoch_hooks(None, None) is None
 
 
 def test_store_down_does_not_block_training_and_failures_are_logged(gcs_disk, tmp_path, caplog):

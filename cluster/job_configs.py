@@ -1,0 +1,94 @@
+"""Each Hydra job of a sweep composed as the launcher will run it, and checked before anything runs.
+
+What the launcher needs of a job is in that job's own `hydra.launcher` node, which an app fills in by
+interpolation (`metric: ${metric}`, `resources: {cpus: ${resources.cpus}}`): so the launcher reads no key
+of the app's config, and a model config can still ask its own trials for more GPUs.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Optional, Sequence
+
+from hydra.core.utils import filter_overrides
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+
+class SweepError(CompactHydraException):
+    """The sweep cannot start (nothing was launched), or some of its trials failed or were interrupted.
+    Hydra prints only the message, no traceback."""
+
+
+def compose_job(launcher, overrides: Sequence[str], num: int) -> DictConfig:
+    """The job's full config (its `hydra` node included), as Hydra's basic launcher would compose it."""
+    sweep_config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.num = num
+        sweep_config.hydra.job.id = str(num)
+    return sweep_config
+
+
+def task_config(sweep_config: DictConfig) -> DictConfig:
+    """What the task function receives: the job's config without the `hydra` node."""
+    task = copy.deepcopy(sweep_config)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    return task
+
+
+def job_label(num: int, overrides: Sequence[str]) -> str:
+    return f"#{num} ({' '.join(filter_overrides(overrides)) or 'no overrides'})"
+
+
+def validator(launcher_settings: dict):
+    """The app's check of one job config (hydra.launcher.validate: the dotted name of a callable), or None."""
+    name = launcher_settings.get("validate")
+    if not name:
+        return None
+    from hydra.utils import get_method
+
+    try:
+        return get_method(str(name))
+    except Exception as error:  # noqa: BLE001 - Hydra says what could not be imported
+        raise SweepError(f"hydra.launcher.validate={name!r} names no callable: {error}") from None
+
+
+def compose_and_validate(launcher, jobs: Sequence[Sequence[str]], first_num: int) -> list[DictConfig]:
+    """Every job composed (and checked by the app's validator) before Ray starts: one bad job stops the
+    whole sweep with the job named."""
+    validate = validator(launcher.settings)
+    composed = []
+    for index, overrides in enumerate(jobs):
+        num = first_num + index
+        try:
+            sweep_config = compose_job(launcher, overrides, num)
+            if validate is not None:
+                validate(task_config(sweep_config))
+            OmegaConf.to_container(sweep_config.hydra.launcher, resolve=True)  # its interpolations must resolve
+        except Exception as error:  # composition errors and the app's own alike: name the job, start nothing
+            raise SweepError(f"Job {job_label(num, overrides)} cannot run, so no job of this sweep was started: "
+                             f"{error}") from error
+        composed.append(sweep_config)
+    return composed
+
+
+def launcher_setting(sweep_config: DictConfig, key: str, default: Optional[Any] = None) -> Any:
+    """One of the job's own `hydra.launcher` values (resolved against that job's config)."""
+    value = OmegaConf.select(sweep_config, f"hydra.launcher.{key}", default=default)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+# `${a.b}` or `${oc.select:a.b,default}`: the app's key a setting is taken from.
+_SOURCE = re.compile(r"^\$\{(?:oc\.select:)?([A-Za-z_][\w.]*)(?:,[^}]*)?\}$")
+
+
+def setting_key(sweep_config: DictConfig, path: str) -> str:
+    """The key a user sets `hydra.launcher.<path>` with: the app's own key when the launcher's setting
+    interpolates it (so messages name what to change), else `hydra.launcher.<path>`."""
+    parent, _, leaf = f"hydra.launcher.{path}".rpartition(".")
+    node = OmegaConf.select(sweep_config, parent, default=None)
+    raw = OmegaConf.to_container(node, resolve=False).get(leaf) if OmegaConf.is_dict(node) else None
+    match = _SOURCE.match(raw) if isinstance(raw, str) else None
+    return match.group(1) if match else f"hydra.launcher.{path}"

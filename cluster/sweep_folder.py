@@ -1,0 +1,61 @@
+"""The sweep folder on the driver: what sweep it holds, so that rerunning the same command with
+`hydra.sweep.dir=<it>` resumes that sweep if it was interrupted (a killed driver, Ctrl-C), runs it again if
+it had ended (as Hydra's launchers do; each job may resume from its own saved state), and any other command
+is refused instead of mixing two sweeps.
+
+    <sweep dir>/sweep_spec.json    the jobs (grid) or the search (overrides, samples, scheduler, seed) asked for
+    <sweep dir>/tune/              Ray Tune's experiment state, which a resume restores
+    <sweep dir>/sweep_ended.json   written once every trial ended; a rerun then starts a new experiment
+                                   (the previous one moves to tune.previous/)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .job_configs import SweepError
+
+SPEC_FILE = "sweep_spec.json"
+ENDED_FILE = "sweep_ended.json"
+# Written by earlier versions under this name; still read, so their sweeps can be resumed.
+OLD_SPEC_FILE = "sweep.json"
+EXPERIMENT = "tune"
+
+
+def resumes(sweep_dir: Path, spec_record: dict) -> bool:
+    """True when `sweep_dir` holds a Tune experiment of this same sweep (to be restored); records the
+    spec when the folder holds no sweep yet. Raises SweepError for a folder holding another sweep."""
+    from ray import tune
+
+    for name in (SPEC_FILE, OLD_SPEC_FILE):
+        path = sweep_dir / name
+        if path.is_file():
+            previous = json.loads(path.read_text())
+            if previous != spec_record:
+                raise SweepError(
+                    f"{sweep_dir} holds another sweep ({path}: {previous}); this command asks for {spec_record}. "
+                    f"Rerun the same command to resume that sweep, or choose a new hydra.sweep.dir."
+                )
+            if (sweep_dir / ENDED_FILE).is_file():
+                _set_previous_run_aside(sweep_dir)
+                return False
+            return tune.Tuner.can_restore(str(sweep_dir / EXPERIMENT))
+    (sweep_dir / SPEC_FILE).write_text(json.dumps(spec_record, indent=1))
+    return False
+
+
+def _set_previous_run_aside(sweep_dir: Path) -> None:
+    previous = sweep_dir / f"{EXPERIMENT}.previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    if (sweep_dir / EXPERIMENT).exists():
+        os.replace(sweep_dir / EXPERIMENT, previous)
+    (sweep_dir / ENDED_FILE).unlink(missing_ok=True)
+
+
+def mark_ended(sweep_dir: Path, statuses: dict) -> None:
+    """Every trial ended (none interrupted): rerunning the command runs the sweep again, not resumes it."""
+    (sweep_dir / ENDED_FILE).write_text(json.dumps({"ended_at": time.time(), "statuses": statuses}, indent=1))

@@ -1,0 +1,92 @@
+"""What each trial of a finished (or interrupted) Tune run came to: one leaderboard row and Hydra's JobReturn,
+built from what the trial reported and returned, never from files on the node that ran it.
+
+Status: COMPLETED (the job returned), STOPPED (the scheduler ended it early), FAILED (it kept failing),
+INTERRUPTED (the sweep was stopped, e.g. Ctrl-C, before it ended: rerunning the command resumes it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+
+from . import leaderboard
+from .job_configs import task_config
+from .tune_trial import DONE_KEY, returned_value
+
+
+def _best_reported(history, metric: Optional[str], mode: str) -> tuple[Optional[float], Optional[int], Optional[int]]:
+    """(best value, its epoch, last epoch) over the trial's epoch reports."""
+    if history is None or metric is None or metric not in history or "epoch" not in history:
+        return None, None, None
+    reports = history.dropna(subset=[metric, "epoch"])
+    if not len(reports):
+        return None, None, None
+    pick = reports[metric].idxmin() if mode == "min" else reports[metric].idxmax()
+    return float(reports.loc[pick, metric]), int(reports.loc[pick, "epoch"]), int(reports["epoch"].max())
+
+
+def _status(trial, last: dict, interrupted: bool) -> str:
+    if last.get(DONE_KEY):
+        return "COMPLETED"
+    if trial.status == "ERROR":
+        return "FAILED"
+    if interrupted or trial.status != "TERMINATED":
+        return "INTERRUPTED"
+    return "STOPPED"
+
+
+def outcome(trial, result, num: int, sweep_config, metric: Optional[str], mode: str,
+            interrupted: bool = False) -> tuple[leaderboard.Row, JobReturn]:
+    """The leaderboard row and the JobReturn of one trial."""
+    job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    overrides = list(sweep_config.hydra.overrides.task)
+    last = result.metrics or {}
+    returned = returned_value(last)
+    value, best_epoch, epochs = _best_reported(result.metrics_dataframe, metric, mode)
+    if isinstance(returned, dict) and metric and isinstance(returned.get(metric), (int, float)):
+        # The task's own account, which also covers epochs it ran before a restore (not reported again).
+        value, best_epoch = float(returned[metric]), returned.get("best_epoch", best_epoch)
+        epochs = returned.get("epochs", epochs)
+    elif isinstance(returned, (int, float)) and not isinstance(returned, bool) and value is None:
+        value = float(returned)
+    status = _status(trial, last, interrupted)
+    error = None if result.error is None else str(result.error)[:2000]
+    row = leaderboard.Row(
+        job=num, trial_id=str(trial.trial_id), status=status, value=value, best_epoch=best_epoch, epochs=epochs,
+        wall_time_s=last.get("time_total_s"), overrides=" ".join(filter_overrides(overrides)), job_dir=str(job_dir),
+        # The sweep's store names it later (pipeline); a task may return a path of its own.
+        checkpoint=str(job_dir / returned["checkpoint"]) if isinstance(returned, dict) and returned.get("checkpoint") else None,
+        # Tune adds the address of the node that sent each result.
+        node=last.get("node_ip"), error=error,
+    )
+    job_return = JobReturn(
+        overrides=overrides, cfg=task_config(sweep_config), hydra_cfg=sweep_config, working_dir=str(job_dir),
+        task_name=str(sweep_config.hydra.job.name),
+    )
+    if status in ("FAILED", "INTERRUPTED"):
+        job_return.status = JobStatus.FAILED
+        job_return._return_value = result.error or RuntimeError(f"job #{num} was interrupted before it ended")
+    else:
+        job_return.status, job_return._return_value = JobStatus.COMPLETED, returned
+    return row, job_return
+
+
+def trials_with_results(result_grid) -> list[tuple[Any, Any]]:
+    """(Tune trial, its Result) pairs: the grid lists results in the order of the experiment's trials."""
+    return list(zip(result_grid._experiment_analysis.trials, result_grid))
+
+
+def never_started(num: int, sweep_config) -> tuple[leaderboard.Row, JobReturn]:
+    """A job of the grid whose trial the run never created (it was interrupted first)."""
+    job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    overrides = list(sweep_config.hydra.overrides.task)
+    row = leaderboard.Row(job=num, trial_id="", status="INTERRUPTED", value=None, best_epoch=None, epochs=None,
+                          wall_time_s=None, overrides=" ".join(filter_overrides(overrides)), job_dir=str(job_dir),
+                          checkpoint=None)
+    job_return = JobReturn(overrides=overrides, cfg=task_config(sweep_config), hydra_cfg=sweep_config,
+                           working_dir=str(job_dir), task_name=str(sweep_config.hydra.job.name))
+    job_return.status, job_return._return_value = JobStatus.FAILED, RuntimeError(f"job #{num} never started")
+    return row, job_return
