@@ -190,6 +190,13 @@ def train(
         "stages": stages,
         "history": history,
     }
+    if data.spec.columns:  # which columns the model took as numbers, one-hot categories or embeddings
+        metrics["features"] = {
+            column["name"]: column["encoding"] + (f" ({len(column['vocabulary'])} categories)" if "vocabulary" in column else "")
+            for column in data.spec.columns
+        }
+    if data.naive_forecast_mae is not None:
+        metrics["naive_forecast"] = compare_to_naive_forecast(data.naive_forecast_mae, metrics["test"]["mae"])
     export_cfg = cfg.get("export")
     if export_cfg is not None and (export_cfg.saved_model or export_cfg.tflite):
         from .export import export_model
@@ -197,3 +204,15 @@ def train(
         metrics["export"] = export_model(model, output_dir / EXPORT_DIR, export_cfg)
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def compare_to_naive_forecast(naive_mae: dict, model_test_mae: float) -> dict:
+    """The forecast's test MAE beside the naive forecast's (the last observed value), both in the target's
+    units and on the same windows: a forecast that does not beat it has learnt nothing useful."""
+    return {
+        "forecast": "last observed value",
+        "validation_mae": naive_mae["validation"],
+        "test_mae": naive_mae["test"],
+        "model_test_mae": model_test_mae,
+        "beats_naive": model_test_mae < naive_mae["test"],
+    }
