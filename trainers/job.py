@@ -23,6 +23,7 @@ METRICS_FILE = "metrics.json"
 BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
 STATE_DIR = "state"
 EXPORT_DIR = "export"
+EXPORT_FORMATS = ("saved_model", "tflite", "onnx", "tfjs")
 
 
 def train(
@@ -41,7 +42,7 @@ def train(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    from .export import check_export_target
+    from .export import check_export_target, check_exportable
 
     check_export_target(output_dir / EXPORT_DIR, cfg.get("export"))
 
@@ -73,6 +74,8 @@ def train(
     mode = resolve_mode(cfg.metric, cfg.mode)
 
     data = build_pipelines(cfg.data, load_data(cfg.data), global_batch_size, cfg.seed)
+    # Categorical columns and the precision (auto) are known only now, still before training.
+    check_exportable(data.spec, cfg.get("export"), policy)
     steps = steps_per_epoch(data.spec.num_train_examples, global_batch_size)
 
     def compile_for_stage(stage_lr: float, stage_epochs: int) -> None:
@@ -198,7 +201,7 @@ def train(
     if data.naive_forecast_mae is not None:
         metrics["naive_forecast"] = compare_to_naive_forecast(data.naive_forecast_mae, metrics["test"]["mae"])
     export_cfg = cfg.get("export")
-    if export_cfg is not None and (export_cfg.saved_model or export_cfg.tflite):
+    if export_cfg is not None and any(export_cfg.get(name) for name in EXPORT_FORMATS):
         from .export import export_model
 
         metrics["export"] = export_model(model, output_dir / EXPORT_DIR, export_cfg)

@@ -190,11 +190,14 @@ class LRScheduleConfig:
 # ---------------------------------------------------------------- export
 @dataclass
 class ExportConfig:
-    """After training, the best model as a SavedModel in TF Serving's layout (export/serving/<version>/)
-    and/or a TFLite file (export/model.tflite)."""
+    """After training, the best model as a SavedModel in TF Serving's layout (export/serving/<version>/),
+    a TFLite file (export/model.tflite), an ONNX file (export/model.onnx; needs the `onnx` extra) and/or a
+    TensorFlow.js graph model (export/tfjs/model.json), in any combination."""
 
     saved_model: bool = False
     tflite: bool = False
+    onnx: bool = False
+    tfjs: bool = False
     # TF Serving serves the highest version number; null: one more than the highest already exported.
     version: Optional[int] = None
 
@@ -439,6 +442,7 @@ def validate(cfg: DictConfig) -> None:
     export_version = cfg.export.version if cfg.get("export") is not None else None
     if export_version is not None:
         _check_positive_int("export.version", export_version, "export.version=1")
+    _check_exporters(cfg.get("export"), data)
     if cfg.optimizer.name == "sgd" and not 0.0 <= cfg.optimizer.momentum < 1.0:
         _fail("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)", "optimizer.momentum=0.9")
 
@@ -540,6 +544,34 @@ def _check_transfer(model) -> None:
         )
     if not fine_tune.lr > 0:
         _fail("model.fine_tune.lr", fine_tune.lr, "a number greater than 0", "model.fine_tune.lr=1e-5")
+
+
+# Python modules each exporter needs beyond TensorFlow, and how to get them. The TF.js writer
+# (trainers/tfjs.py) needs none: the tensorflowjs converter cannot be installed beside TensorFlow 2.21.
+EXPORTER_MODULES = {"onnx": ("tf2onnx", "onnx")}
+ONNX_INSTALL = "pip install -e '.[onnx]' (in a checkout; tf2onnx>=1.17,<1.18 and onnx>=1.23,<1.24)"
+
+
+def _check_exporters(export, data) -> None:
+    """Refuse an export that cannot run, before any training: a missing package, or raw-text inputs."""
+    if export is None:
+        return
+    import importlib.util
+
+    for name, modules in EXPORTER_MODULES.items():
+        missing = [module for module in modules if export.get(name) and importlib.util.find_spec(module) is None]
+        if missing:
+            raise ConfigError(
+                f"export.{name}=true needs {' and '.join(missing)}, which are not installed here. Install them with "
+                f"{ONNX_INSTALL}, or set export.{name}=false."
+            )
+    for name in ("onnx", "tfjs"):
+        if export.get(name) and data.input_kind == "text":
+            raise ConfigError(
+                f"export.{name}=true cannot export a raw-text model (data={data.name}): its TextVectorization string "
+                "ops have no ONNX or TF.js counterpart here. Use export.saved_model=true or export.tflite=true, "
+                f"or set export.{name}=false."
+            )
 
 
 def _check_lr_schedule(schedule, callbacks) -> None:
