@@ -2,6 +2,8 @@
 
     python launch.py                                   # cnn on the offline digits data, CPU, ~15 s on 2 cores
     python launch.py model=lstm lr=1e-4 trainer.epochs=3
+    python launch.py data=timeseries data.path=F.csv data.target=COL model=lstm   # forecast; vs the naive forecast
+    python launch.py export.onnx=true export.tfjs=true  # also ONNX and TensorFlow.js beside the checkpoint
     python launch.py --cfg job                         # print the composed config (Hydra's flags all work)
     python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)
     python launch.py storage.uri=gs://my-bucket/exp    # also copy results to a bucket while training

@@ -546,10 +546,11 @@ def _check_transfer(model) -> None:
         _fail("model.fine_tune.lr", fine_tune.lr, "a number greater than 0", "model.fine_tune.lr=1e-5")
 
 
-# Python modules each exporter needs beyond TensorFlow, and how to get them. The TF.js writer
-# (trainers/tfjs.py) needs none: the tensorflowjs converter cannot be installed beside TensorFlow 2.21.
-EXPORTER_MODULES = {"onnx": ("tf2onnx", "onnx")}
-ONNX_INSTALL = "pip install -e '.[onnx]' (in a checkout; tf2onnx>=1.17,<1.18 and onnx>=1.23,<1.24)"
+# Python modules each exporter needs beyond TensorFlow, and the command that installs them. The TF.js
+# writer (trainers/tfjs.py) needs none: the tensorflowjs converter cannot be installed beside TensorFlow 2.21.
+EXPORTER_MODULES = {
+    "onnx": (("tf2onnx", "onnx"), "pip install -e '.[onnx]' (in a checkout; it brings tf2onnx>=1.17,<1.18 and onnx>=1.23,<1.24)"),
+}
 
 
 def _check_exporters(export, data) -> None:
@@ -558,12 +559,12 @@ def _check_exporters(export, data) -> None:
         return
     import importlib.util
 
-    for name, modules in EXPORTER_MODULES.items():
+    for name, (modules, install) in EXPORTER_MODULES.items():
         missing = [module for module in modules if export.get(name) and importlib.util.find_spec(module) is None]
         if missing:
             raise ConfigError(
-                f"export.{name}=true needs {' and '.join(missing)}, which are not installed here. Install them with "
-                f"{ONNX_INSTALL}, or set export.{name}=false."
+                f"export.{name}=true needs the Python package(s) {', '.join(missing)}, not installed here. "
+                f"Install them with {install}, or set export.{name}=false."
             )
     for name in ("onnx", "tfjs"):
         if export.get(name) and data.input_kind == "text":

@@ -235,7 +235,7 @@ def test_a_missing_onnx_converter_is_refused_with_the_install_command(monkeypatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "tf2onnx" else real(name, *args))
     export = OmegaConf.create({"onnx": True, "tfjs": False})
     data = OmegaConf.create({"input_kind": "sequence", "name": "timeseries"})
-    with pytest.raises(ConfigError, match=r"export.onnx=true needs tf2onnx, which are not installed here. Install them with pip install -e '.\[onnx\]'"):
+    with pytest.raises(ConfigError, match=r"export.onnx=true needs the Python package\(s\) tf2onnx, not installed here. Install them with pip install -e '.\[onnx\]'"):
         _check_exporters(export, data)
 
 
