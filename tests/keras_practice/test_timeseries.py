@@ -96,6 +96,19 @@ def test_lstm_forecasts_two_columns_at_once(seasonal, tmp_path_factory):
     assert naive["beats_naive"] and naive["model_test_mae"] < 0.5 * naive["test_mae"]
 
 
+@pytest.mark.slow
+def test_every_forecasting_model_beats_the_naive_forecast_in_one_sweep(seasonal, tmp_path):
+    """The README's sweep: lstm, gru, cnn and mlp on the same windows, each scored against the naive forecast."""
+    sweep_dir = tmp_path / "sweep"
+    result = run_launch("-m", "data=timeseries", f"data.path={seasonal}", "data.target=temperature", *GEOMETRY,
+                        "trainer.epochs=3", "model=lstm,gru,cnn,mlp", "storage.uri=null", f"hydra.sweep.dir={sweep_dir}",
+                        timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in range(4):
+        naive = json.loads((sweep_dir / str(job) / "metrics.json").read_text())["naive_forecast"]
+        assert naive["beats_naive"] and naive["model_test_mae"] < 0.35 * naive["test_mae"], (job, naive)
+
+
 # ------------------------------------------------------------------ windows, splits, statistics
 def test_parts_follow_time_order_and_no_window_straddles_two(seasonal):
     series = read_series(series_cfg(seasonal))
