@@ -2,6 +2,8 @@
 
     python launch.py                                   # cnn on the offline digits data, CPU, ~15 s on 2 cores
     python launch.py model=lstm lr=1e-4 trainer.epochs=3
+    python launch.py data=timeseries data.path=F.csv data.target=COL model=lstm   # forecast; vs the naive forecast
+    python launch.py export.onnx=true export.tfjs=true  # also ONNX and TensorFlow.js beside the checkpoint
     python launch.py --cfg job                         # print the composed config (Hydra's flags all work)
     python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)
     python launch.py storage.uri=gs://my-bucket/exp    # also copy results to a bucket while training
@@ -44,8 +46,17 @@ def summary_lines(metrics: dict, output_dir: str) -> list[str]:
         f"of {metrics['epochs_run']} ({metrics['replicas']} replica(s), {metrics['precision']}, "
         f"{metrics['train_samples_per_second']:.0f} samples/s)",
         f"Test: {test}",
-        f"Outputs: {output_dir}",
     ]
+    naive = metrics.get("naive_forecast")
+    if naive:  # forecasting: is the model better than repeating the last observed value?
+        verdict = "beats it" if naive["beats_naive"] else "does NOT beat it"
+        if naive["test_mae"] > 0:
+            verdict += f" ({naive['model_test_mae'] / naive['test_mae'] - 1:+.0%})"
+        lines.append(
+            f"Forecast test MAE {naive['model_test_mae']:.4g} vs naive forecast (last observed value) "
+            f"{naive['test_mae']:.4g}: the model {verdict}"
+        )
+    lines.append(f"Outputs: {output_dir}")
     if metrics["checkpoint"]:
         lines.append(f"  best model:  {os.path.join(output_dir, metrics['checkpoint'])}")
     lines += [

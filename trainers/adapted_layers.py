@@ -1,11 +1,12 @@
 """Layers built from the training split that make a saved model take and give data as users have it:
-raw strings (TextVectorization), raw feature values (Normalization), raw pixels (Rescaling), regression
+raw strings (TextVectorization), raw feature values and readings (Normalization), raw pixels (Rescaling), regression
 targets in their own units; plus image augmentation, which Keras' random layers apply only when
 training and skip in evaluate/predict."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import keras
 from keras import layers
@@ -39,9 +40,52 @@ def augmentation_layers(augmentation) -> list[keras.layers.Layer]:
     return chosen
 
 
-def apply_input_layers(inputs, spec: DataSpec, augmentation=None):
+def model_inputs(spec: DataSpec):
+    """The model's input: one tensor, or for a table with categorical columns a dict of (rows, 1) columns
+    keyed by column name, so a saved model takes rows as the file has them."""
+    if spec.columns:
+        return {
+            column["name"]: keras.Input(
+                shape=(1,), dtype="float32" if column["encoding"] == "numeric" else "string", name=_layer_name(column["name"])
+            )
+            for column in spec.columns
+        }
+    return keras.Input(shape=spec.input_shape, dtype=input_dtype(spec.input_kind), name="inputs")
+
+
+def _layer_name(column: str) -> str:
+    # Column names such as "T (degC)" are not valid names for every exporter's signature.
+    return re.sub(r"[^0-9A-Za-z_]", "_", column)
+
+
+def encode_columns(inputs: dict, spec: DataSpec, embedding_dim: int):
+    """One feature vector from a dict of columns: the numeric ones normalised with training statistics, each
+    categorical one looked up in its training-split vocabulary (index 0 is the out-of-vocabulary slot for
+    categories never seen in training) and one-hot encoded or embedded."""
+    numeric = [inputs[column["name"]] for column in spec.columns if column["encoding"] == "numeric"]
+    parts = []
+    if numeric:
+        x = layers.Concatenate(name="numeric_features")(numeric) if len(numeric) > 1 else numeric[0]
+        parts.append(layers.Normalization(mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization")(x))
+    for column in spec.columns:
+        if column["encoding"] == "numeric":
+            continue
+        name, vocabulary = _layer_name(column["name"]), column["vocabulary"]
+        if column["encoding"] == "one_hot":
+            parts.append(layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot", name=f"one_hot_{name}")(inputs[column["name"]]))
+        else:
+            ids = layers.StringLookup(vocabulary=vocabulary, name=f"lookup_{name}")(inputs[column["name"]])
+            embedded = layers.Embedding(len(vocabulary) + 1, embedding_dim, name=f"embedding_{name}")(ids)
+            parts.append(layers.Flatten(name=f"flat_{name}")(embedded))
+    return layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+
+
+def apply_input_layers(inputs, spec: DataSpec, augmentation=None, embedding_dim: int = 64):
     """Run `inputs` through the front layers the data needs. Returns the result and the DataSpec the model
-    body should see (raw text leaves as token ids, so bodies only know tokens, images and tabular rows)."""
+    body should see (raw text leaves as token ids, a table's columns as one feature vector, so bodies only
+    know tokens, images, tabular rows and windows of readings)."""
+    if spec.columns:
+        return encode_columns(inputs, spec, embedding_dim), dataclasses.replace(spec, columns=None)
     x = inputs
     if spec.input_kind == "text":
         _refuse_text_on_several_replicas()
@@ -52,7 +96,8 @@ def apply_input_layers(inputs, spec: DataSpec, augmentation=None):
         return x, dataclasses.replace(
             spec, input_kind="tokens", input_shape=(spec.sequence_length,), vocabulary_size=len(spec.vocabulary)
         )
-    if spec.input_kind == "tabular" and spec.feature_mean is not None:
+    if spec.input_kind in ("tabular", "sequence") and spec.feature_mean is not None:
+        # Per feature (the last axis): a window's time steps share their columns' statistics.
         x = layers.Normalization(mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization")(x)
     if spec.input_kind == "image":
         if spec.rescale:

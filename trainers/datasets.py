@@ -13,6 +13,7 @@ from .schema import ConfigError
 from .splits import SPLIT_SEED, Splits, Streams, holdout as _holdout
 from .tabular import load_csv
 from .text import load_imdb_text, load_text_folder
+from .timeseries import load_timeseries
 
 
 # ------------------------------------------------------------------ scikit-learn (offline)
@@ -58,26 +59,55 @@ UNSPLIT_LOADERS: dict[str, Callable] = {
 
 
 # ------------------------------------------------------------------ keras.datasets (download once)
-def _read_npz(path: str) -> tuple[tuple, tuple]:
+# What keras.datasets.<name>.load_data does to the `x`/`y` arrays of the file it downloads (reuters.npz,
+# boston_housing.npz): shuffle with this seed, then keep the first 1 - test split for training.
+KERAS_SPLIT_SEED = 113
+KERAS_TEST_SPLIT = 0.2
+# Reuters word ids as keras.datasets.reuters gives them: 1 starts each newswire, real words from 3 up.
+START_ID, INDEX_FROM = 1, 3
+
+
+def _read_npz(name: str, path: str) -> tuple[tuple, tuple]:
+    """A local copy of a keras.datasets file: either already split (x_train, y_train, x_test, y_test, as
+    imdb.npz and mnist.npz are), or the `x`/`y` arrays that reuters.npz and boston_housing.npz hold, which
+    are split (and Reuters' word ids indexed) here exactly as their Keras loaders do."""
     if not os.path.isfile(path):
         raise ConfigError(f"data.path: no file at {path!r}. Give the path of an .npz file or null.")
     with np.load(path, allow_pickle=True) as npz:
-        missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
-        if missing:
-            raise ConfigError(
-                f"data.path: {path!r} lacks the arrays {sorted(missing)}; "
-                "expected keys x_train, y_train, x_test, y_test."
-            )
-        return (npz["x_train"], npz["y_train"]), (npz["x_test"], npz["y_test"])
+        if {"x_train", "y_train", "x_test", "y_test"} <= set(npz.files):
+            return (npz["x_train"], npz["y_train"]), (npz["x_test"], npz["y_test"])
+        if {"x", "y"} <= set(npz.files):
+            x, y = npz["x"], npz["y"]
+            return _split_like_keras(_index_like_keras(x) if name == "reuters" else x, y)
+        raise ConfigError(
+            f"data.path: {path!r} holds the arrays {sorted(npz.files)}; expected x_train, y_train, x_test, "
+            "y_test, or x and y (the file keras.datasets downloads)."
+        )
+
+
+def _split_like_keras(x: np.ndarray, y: np.ndarray) -> tuple[tuple, tuple]:
+    order = np.arange(len(x))
+    np.random.RandomState(KERAS_SPLIT_SEED).shuffle(order)
+    x, y = x[order], y[order]
+    cut = int(len(x) * (1 - KERAS_TEST_SPLIT))
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def _index_like_keras(sequences) -> np.ndarray:
+    """Raw word ranks (1 = most frequent) as keras.datasets.reuters returns them: a start id, then the
+    ranks shifted past the padding, start and out-of-vocabulary ids."""
+    indexed = np.empty(len(sequences), dtype=object)
+    indexed[:] = [[START_ID] + [int(word) + INDEX_FROM for word in sequence] for sequence in sequences]
+    return indexed
 
 
 def _from_keras(name: str, cfg) -> tuple[tuple, tuple]:
     if cfg.path:
-        return _read_npz(cfg.path)
+        return _read_npz(name, cfg.path)
     import keras
 
     module = getattr(keras.datasets, name)
-    kwargs = {"num_words": cfg.num_words} if name == "imdb" else {}
+    kwargs = {"num_words": cfg.num_words} if name in ("imdb", "reuters") else {}
     try:
         return module.load_data(**kwargs)
     except Exception as error:  # no network, proxy, partial file...
@@ -106,7 +136,14 @@ def _tokens(name: str, cfg) -> Splits:
         padded = pad_sequences(list(sequences), maxlen=cfg.sequence_length, padding="post", truncating="post")
         return np.where(padded >= cfg.num_words, 2, padded).astype("int32")
 
-    return Splits(pad(x_train), y_train.astype("float32"), pad(x_test), y_test.astype("float32"))
+    label_dtype = "int32" if cfg.task == "multiclass" else "float32"
+    return Splits(pad(x_train), y_train.astype(label_dtype), pad(x_test), y_test.astype(label_dtype))
+
+
+def _table(name: str, cfg) -> Splits:
+    (x_train, y_train), (x_test, y_test) = _from_keras(name, cfg)
+    x_train, y_train, x_test, y_test = (np.asarray(array, dtype="float32") for array in (x_train, y_train, x_test, y_test))
+    return Splits(x_train, y_train, x_test, y_test)
 
 
 SPLIT_LOADERS: dict[str, Callable[..., Splits]] = {
@@ -114,6 +151,8 @@ SPLIT_LOADERS: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": lambda cfg: _images("fashion_mnist", cfg),
     "cifar10": lambda cfg: _images("cifar10", cfg),
     "imdb": lambda cfg: _tokens("imdb", cfg),
+    "reuters": lambda cfg: _tokens("reuters", cfg),
+    "boston_housing": lambda cfg: _table("boston_housing", cfg),
     "text_folder": load_text_folder,
     "imdb_text": load_imdb_text,
 }
@@ -121,6 +160,8 @@ SPLIT_LOADERS: dict[str, Callable[..., Splits]] = {
 # Read from disk by tf.data while training, never held in memory as arrays.
 STREAM_LOADERS: dict[str, Callable[..., Streams]] = {
     "image_folder": load_image_folder,
+    # Windows are cut from the series as they are read: they overlap, so as arrays they would repeat each row.
+    "timeseries": load_timeseries,
 }
 
 DATASET_NAMES = tuple(sorted({*UNSPLIT_LOADERS, *SPLIT_LOADERS, *STREAM_LOADERS}))
@@ -173,9 +214,11 @@ def _check_labels(cfg, labels: np.ndarray) -> None:
         raise ConfigError(f"data.task=binary needs labels 0 and 1; {cfg.name} has {np.unique(labels)[:10]}.")
 
 
-def num_outputs(task: str, labels: np.ndarray) -> int:
+def num_outputs(task: str, labels: np.ndarray, *other_labels: np.ndarray) -> int:
+    """Units of the output layer. Multiclass: one per class id up to the highest in any split, so a class
+    that happens to be missing from the training split (rare Reuters topics) still has its unit."""
     if task == "multiclass":
-        return int(labels.max()) + 1
+        return int(max(array.max() for array in (labels, *other_labels) if len(array))) + 1
     if task == "multilabel":
         return int(labels.shape[1])
     return 1

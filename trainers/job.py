@@ -20,6 +20,8 @@ from .schema import resolve_mode, validate
 
 log = logging.getLogger(__name__)
 
+EXPORT_FORMATS = ("saved_model", "tflite", "onnx", "tfjs")
+
 
 def train(
     cfg: DictConfig,
@@ -37,7 +39,7 @@ def train(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    from .export import check_export_target
+    from .export import check_export_target, check_exportable
 
     check_export_target(output_dir / EXPORT, cfg.get("export"))
 
@@ -70,6 +72,8 @@ def train(
     mode = resolve_mode(cfg.metric, cfg.mode)
 
     data = build_pipelines(cfg.data, load_data(cfg.data), global_batch_size, cfg.seed)
+    # Categorical columns and the precision (auto) are known only now, still before training.
+    check_exportable(data.spec, cfg.get("export"), policy)
     steps = steps_per_epoch(data.spec.num_train_examples, global_batch_size)
 
     def compile_for_stage(stage_lr: float, stage_epochs: int) -> None:
@@ -187,10 +191,29 @@ def train(
         "stages": stages,
         "history": history,
     }
+    if data.spec.columns:  # which columns the model took as numbers, one-hot categories or embeddings
+        metrics["features"] = {
+            column["name"]: column["encoding"] + (f" ({len(column['vocabulary'])} categories)" if "vocabulary" in column else "")
+            for column in data.spec.columns
+        }
+    if data.naive_forecast_mae is not None:
+        metrics["naive_forecast"] = compare_to_naive_forecast(data.naive_forecast_mae, metrics["test"]["mae"])
     export_cfg = cfg.get("export")
-    if export_cfg is not None and (export_cfg.saved_model or export_cfg.tflite):
+    if export_cfg is not None and any(export_cfg.get(name) for name in EXPORT_FORMATS):
         from .export import export_model
 
         metrics["export"] = export_model(model, output_dir / EXPORT, export_cfg)
     (output_dir / METRICS).write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def compare_to_naive_forecast(naive_mae: dict, model_test_mae: float) -> dict:
+    """The forecast's test MAE beside the naive forecast's (the last observed value), both in the target's
+    units and on the same windows: a forecast that does not beat it has learnt nothing useful."""
+    return {
+        "forecast": "last observed value",
+        "validation_mae": naive_mae["validation"],
+        "test_mae": naive_mae["test"],
+        "model_test_mae": model_test_mae,
+        "beats_naive": model_test_mae < naive_mae["test"],
+    }

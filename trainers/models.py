@@ -1,12 +1,12 @@
-"""Model builders. Each adapts its input layers to the data (images, token ids, tabular rows) and ends
-in the head the task needs; the head stays float32 under mixed precision."""
+"""Model builders. Each adapts its input layers to the data (images, token ids, tabular rows, windows of
+readings) and ends in the head the task needs; the head stays float32 under mixed precision."""
 
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from .adapted_layers import apply_input_layers, input_dtype, scale_to_target_units
+from .adapted_layers import apply_input_layers, model_inputs, scale_to_target_units
 from .pipeline import DataSpec
 from .schema import MODEL_INPUTS, ConfigError
 from .transfer import transfer_body
@@ -39,8 +39,8 @@ def _embed(inputs, cfg, spec: DataSpec, mask_zero: bool):
 def _mlp_body(inputs, cfg, spec: DataSpec):
     if spec.input_kind == "tokens":
         x = layers.GlobalAveragePooling1D()(_embed(inputs, cfg, spec, mask_zero=True))
-    elif spec.input_kind == "image":
-        x = layers.Flatten()(inputs)
+    elif spec.input_kind in ("image", "sequence"):
+        x = layers.Flatten()(inputs)  # a window of readings: every time step's features side by side
     else:
         x = inputs
     for units in cfg.units:
@@ -62,6 +62,12 @@ def _cnn_body(inputs, cfg, spec: DataSpec):
         for filters in cfg.filters:
             x = _conv_block(x, filters, cfg, layers.Conv1D, layers.MaxPooling1D(2))
         x = layers.GlobalMaxPooling1D()(x)
+    elif spec.input_kind == "sequence":
+        x = inputs
+        for filters in cfg.filters:
+            x = _conv_block(x, filters, cfg, layers.Conv1D, layers.MaxPooling1D(2) if x.shape[1] >= 4 else None)
+        # Flatten, not global pooling: where in the window a pattern sits (how recent it is) matters.
+        x = layers.Flatten()(x)
     else:
         x = inputs
         for filters in cfg.filters:
@@ -75,6 +81,8 @@ def _cnn_body(inputs, cfg, spec: DataSpec):
 def _rnn_body(inputs, cfg, spec: DataSpec):
     if spec.input_kind == "tokens":
         x = _embed(inputs, cfg, spec, mask_zero=True)
+    elif spec.input_kind == "sequence":
+        x = inputs  # already (time steps, features)
     else:
         height, width, channels = spec.input_shape
         x = layers.Reshape((height, width * channels))(inputs)  # rows are time steps
@@ -96,9 +104,10 @@ def build_model(model_cfg, spec: DataSpec, augmentation=None) -> keras.Model:
     """`augmentation`: the augmentation config (image data only; None for none)."""
     if spec.input_kind not in MODEL_INPUTS[model_cfg.name]:
         raise ConfigError(f"model={model_cfg.name} cannot take {spec.input_kind!r} inputs.")
-    inputs = keras.Input(shape=spec.input_shape, dtype=input_dtype(spec.input_kind), name="inputs")
-    # Text becomes token ids, features normalised, pixels rescaled (and augmented in training) in the model.
-    x, body_spec = apply_input_layers(inputs, spec, augmentation)
+    inputs = model_inputs(spec)
+    # Text becomes token ids, features normalised, categories encoded, pixels rescaled (and augmented in
+    # training) in the model.
+    x, body_spec = apply_input_layers(inputs, spec, augmentation, embedding_dim=model_cfg.embedding_dim)
     features = BODIES[model_cfg.name](x, model_cfg, body_spec)
     activation = HEADS[spec.task][0]
     # float32 head: softmax/sigmoid and the loss stay numerically safe under mixed precision. model.l2 covers

@@ -28,11 +28,15 @@ class DataSpec:
     # Tabular: per-feature mean and variance for a Normalization layer.
     feature_mean: Optional[np.ndarray] = None
     feature_variance: Optional[np.ndarray] = None
+    # Tables with categorical columns: the model takes a dict of columns; per column, in file order,
+    # {"name", "encoding": numeric | one_hot | embedding, "vocabulary": training-split categories}.
+    columns: Optional[list[dict]] = None
     # Images: factor that brings pixel values to 0..1 (image files give 0..255).
     rescale: Optional[float] = None
-    # Regression: training-split mean and standard deviation of the target, for the output layer.
-    target_mean: Optional[float] = None
-    target_std: Optional[float] = None
+    # Regression: training-split mean and standard deviation of the target (lists: one per target column
+    # of a multi-column forecast), for the output layer.
+    target_mean: Optional[Union[float, list]] = None
+    target_std: Optional[Union[float, list]] = None
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Pipelines:
     validation: tf.data.Dataset
     test: tf.data.Dataset
     spec: DataSpec
+    # Forecasting: the naive forecast's MAE per part, to report beside the model's.
+    naive_forecast_mae: Optional[dict] = None
 
 
 def _batched(dataset: tf.data.Dataset, size: int, batch_size: int, cache: bool, shuffle_buffer: int | None, seed: int):
@@ -60,9 +66,11 @@ def _adapted_to_training_split(data_cfg, splits: Splits) -> dict:
         adapted["vocabulary"] = build_vocabulary(splits.x_train, data_cfg.num_words)
         adapted["sequence_length"] = data_cfg.sequence_length
     if data_cfg.input_kind == "tabular":
-        from .tabular import feature_statistics
+        from .tabular import column_encodings, feature_statistics, is_table
 
         adapted["feature_mean"], adapted["feature_variance"] = feature_statistics(splits.x_train)
+        if is_table(splits.x_train):
+            adapted["columns"] = column_encodings(splits.x_train, data_cfg.max_one_hot_categories)
     if data_cfg.task == "regression":
         y = splits.y_train.astype("float64")
         # A constant target keeps scale 1 rather than dividing by zero.
@@ -80,6 +88,7 @@ def build_pipelines(data_cfg, data: Union[Splits, Streams], global_batch_size: i
             vocabulary_size=data_cfg.num_words,
             num_train_examples=data.num_train_examples,
             rescale=data.rescale,
+            **data.adapted,
         )
         train, validation, test = data.train, data.validation, data.test
     else:
@@ -87,14 +96,18 @@ def build_pipelines(data_cfg, data: Union[Splits, Streams], global_batch_size: i
             input_shape=tuple(data.x_train.shape[1:]),
             input_kind=data_cfg.input_kind,
             task=data_cfg.task,
-            num_outputs=num_outputs(data_cfg.task, data.y_train),
+            num_outputs=num_outputs(data_cfg.task, data.y_train, data.y_val, data.y_test),
             vocabulary_size=data_cfg.num_words,
             num_train_examples=len(data.x_train),
             **_adapted_to_training_split(data_cfg, data),
         )
+        from .tabular import is_table, table_columns
+
+        # A table with categorical columns goes in as a dict of columns (numbers and raw strings).
+        as_input = table_columns if is_table(data.x_train) else (lambda x: x)
         train, validation, test = (
-            tf.data.Dataset.from_tensor_slices(pair)
-            for pair in ((data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test))
+            tf.data.Dataset.from_tensor_slices((as_input(x), y))
+            for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test))
         )
     cache = data_cfg.cache
     size = spec.num_train_examples  # bounds the shuffle buffer, used for training only
@@ -103,4 +116,5 @@ def build_pipelines(data_cfg, data: Union[Splits, Streams], global_batch_size: i
         validation=_batched(validation, size, global_batch_size, cache, None, seed),
         test=_batched(test, size, global_batch_size, cache, None, seed),
         spec=spec,
+        naive_forecast_mae=data.naive_forecast_mae if isinstance(data, Streams) else None,
     )

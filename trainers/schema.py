@@ -15,15 +15,15 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 TASKS = ("binary", "multiclass", "multilabel", "regression")
 # What a data set's examples look like, which decides the layers a model puts in front of its body.
 # "text" is raw strings: the model itself turns them into token ids (TextVectorization), so a saved
-# model takes strings as they are.
-INPUT_KINDS = ("image", "tokens", "text", "tabular")
+# model takes strings as they are. "sequence" is a window of numeric readings (time steps x features).
+INPUT_KINDS = ("image", "tokens", "text", "tabular", "sequence")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 MODES = ("auto", "min", "max")
 MODEL_INPUTS = {
-    "mlp": ("image", "tokens", "text", "tabular"),
-    "cnn": ("image", "tokens", "text"),
-    "lstm": ("image", "tokens", "text"),
-    "gru": ("image", "tokens", "text"),
+    "mlp": ("image", "tokens", "text", "tabular", "sequence"),
+    "cnn": ("image", "tokens", "text", "sequence"),
+    "lstm": ("image", "tokens", "text", "sequence"),
+    "gru": ("image", "tokens", "text", "sequence"),
     # A bidirectional LSTM preset for text; the same body as lstm, so it also reads image rows.
     "text_lstm": ("text", "tokens", "image"),
     # A keras.applications backbone (trainers/transfer.py); it resizes and turns grey into RGB itself.
@@ -49,7 +49,8 @@ class ModelConfig:
     dropout: float = 0.0
     l2: float = 0.0
     batch_norm: bool = False
-    # Only used when the data are token ids.
+    # Only used when the data are token ids, or categorical CSV columns with more than
+    # data.max_one_hot_categories categories.
     embedding_dim: int = 64
 
 
@@ -121,9 +122,26 @@ class DataConfig:
     channels: int = 3
     # Folder data sets: the class sub-folders to use, in label order (null: every sub-folder, sorted).
     class_names: Optional[list[str]] = None
-    # CSV only: the column to predict, and columns that are not features (ids, free text).
-    target: Optional[str] = None
+    # CSV and time series: the column to predict (time series: a column or a list of columns), and
+    # columns that are not features (ids, free text).
+    target: Any = None
     exclude_columns: list[str] = field(default_factory=list)
+    # CSV only: text columns become categories by themselves; these numeric-looking columns too (zip codes).
+    categorical_columns: list[str] = field(default_factory=list)
+    # A categorical column with at most this many categories is one-hot encoded, a larger one embedded
+    # (model.embedding_dim); both with one out-of-vocabulary slot for categories unseen in training.
+    max_one_hot_categories: int = 20
+    # Time series only: the column holding each row's time (null: the first column), its strptime format
+    # (null: ISO 8601, jena_climate's "01.01.2009 00:10:00", or plain numbers), and the window geometry in
+    # rows: a prediction sees the last `window` rows, keeping every `sampling_rate`-th one (ending with the
+    # latest), and predicts the target `horizon` rows after the latest.
+    time_column: Optional[str] = None
+    time_format: Optional[str] = None
+    window: int = 720
+    sampling_rate: int = 6
+    horizon: int = 144
+    # Time steps missing from the file are refused; true treats the rows as evenly spaced anyway.
+    allow_gaps: bool = False
 
 
 # ---------------------------------------------------------------- augmentation
@@ -172,11 +190,14 @@ class LRScheduleConfig:
 # ---------------------------------------------------------------- export
 @dataclass
 class ExportConfig:
-    """After training, the best model as a SavedModel in TF Serving's layout (export/serving/<version>/)
-    and/or a TFLite file (export/model.tflite)."""
+    """After training, the best model as a SavedModel in TF Serving's layout (export/serving/<version>/),
+    a TFLite file (export/model.tflite), an ONNX file (export/model.onnx; needs the `onnx` extra) and/or a
+    TensorFlow.js graph model (export/tfjs/model.json), in any combination."""
 
     saved_model: bool = False
     tflite: bool = False
+    onnx: bool = False
+    tfjs: bool = False
     # TF Serving serves the highest version number; null: one more than the highest already exported.
     version: Optional[int] = None
 
@@ -430,6 +451,7 @@ def validate(cfg: DictConfig) -> None:
     export_version = cfg.export.version if cfg.get("export") is not None else None
     if export_version is not None:
         _check_positive_int("export.version", export_version, "export.version=1")
+    _check_exporters(cfg.get("export"), data)
     if cfg.optimizer.name == "sgd" and not 0.0 <= cfg.optimizer.momentum < 1.0:
         _fail("optimizer.momentum", cfg.optimizer.momentum, "a number in [0, 1)", "optimizer.momentum=0.9")
 
@@ -442,6 +464,46 @@ def _check_data_files(data) -> None:
         _check_positive_int("data.image_size", data.image_size, "data.image_size=224")
         if data.channels not in (1, 3, 4):
             _fail("data.channels", data.channels, "1 (grey), 3 (RGB) or 4 (RGBA)", "data.channels=3")
+    _check_target(data)
+    if data.input_kind == "sequence":
+        _check_window(data)
+    if not isinstance(data.max_one_hot_categories, int) or data.max_one_hot_categories < 0:
+        _fail(
+            "data.max_one_hot_categories", data.max_one_hot_categories,
+            "an integer of at least 0 (0: embed every categorical column)", "data.max_one_hot_categories=20",
+        )
+
+
+def target_columns(target) -> list[str]:
+    """data.target as a list of column names: one name, or several for a time series."""
+    if target is None:
+        return []
+    return [str(name) for name in target] if OmegaConf.is_list(target) or isinstance(target, list) else [str(target)]
+
+
+def _check_target(data) -> None:
+    target = data.target
+    if target is None:
+        return
+    several = OmegaConf.is_list(target) or isinstance(target, list)
+    if several and data.input_kind != "sequence":
+        _fail("data.target", OmegaConf.to_container(target) if OmegaConf.is_list(target) else target,
+              f"one column name (data={data.name} predicts one column; only data=timeseries takes a list)",
+              "data.target=price")
+    if OmegaConf.is_dict(target) or (several and not len(target)):
+        _fail("data.target", target, "a column name, or for data=timeseries a non-empty list of them", "data.target=price")
+
+
+def _check_window(data) -> None:
+    _check_positive_int("data.window", data.window, "data.window=720")
+    _check_positive_int("data.sampling_rate", data.sampling_rate, "data.sampling_rate=6")
+    _check_positive_int("data.horizon", data.horizon, "data.horizon=144")
+    if data.sampling_rate > data.window:
+        _fail(
+            "data.sampling_rate", data.sampling_rate,
+            f"at most data.window ({data.window}): the window keeps every sampling_rate-th of its rows",
+            f"data.sampling_rate={data.window}",
+        )
 
 
 def _check_augmentation(augmentation, data) -> None:
@@ -491,6 +553,35 @@ def _check_transfer(model) -> None:
         )
     if not fine_tune.lr > 0:
         _fail("model.fine_tune.lr", fine_tune.lr, "a number greater than 0", "model.fine_tune.lr=1e-5")
+
+
+# Python modules each exporter needs beyond TensorFlow, and the command that installs them. The TF.js
+# writer (trainers/tfjs.py) needs none: the tensorflowjs converter cannot be installed beside TensorFlow 2.21.
+EXPORTER_MODULES = {
+    "onnx": (("tf2onnx", "onnx"), "pip install -e '.[onnx]' (in a checkout; it brings tf2onnx>=1.17,<1.18 and onnx>=1.23,<1.24)"),
+}
+
+
+def _check_exporters(export, data) -> None:
+    """Refuse an export that cannot run, before any training: a missing package, or raw-text inputs."""
+    if export is None:
+        return
+    import importlib.util
+
+    for name, (modules, install) in EXPORTER_MODULES.items():
+        missing = [module for module in modules if export.get(name) and importlib.util.find_spec(module) is None]
+        if missing:
+            raise ConfigError(
+                f"export.{name}=true needs the Python package(s) {', '.join(missing)}, not installed here. "
+                f"Install them with {install}, or set export.{name}=false."
+            )
+    for name in ("onnx", "tfjs"):
+        if export.get(name) and data.input_kind == "text":
+            raise ConfigError(
+                f"export.{name}=true cannot export a raw-text model (data={data.name}): its TextVectorization string "
+                "ops have no ONNX or TF.js counterpart here. Use export.saved_model=true or export.tflite=true, "
+                f"or set export.{name}=false."
+            )
 
 
 def _check_lr_schedule(schedule, callbacks) -> None:

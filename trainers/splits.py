@@ -3,7 +3,7 @@ from disk by tf.data. Also the one way splits are cut, so every loader holds out
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -40,6 +40,11 @@ class Streams:
     # Multiplied into the inputs by the model's first layer (image files give 0..255 pixels), so a saved
     # model takes images as they are read.
     rescale: Optional[float] = None
+    # Statistics of the training part for the model's input and output layers (DataSpec fields such as
+    # feature_mean, target_std), for streams whose loader computed them.
+    adapted: dict = field(default_factory=dict)
+    # Forecasting: mean absolute error of the naive forecast (the last observed value) per part.
+    naive_forecast_mae: Optional[dict] = None
 
 
 def holdout(x, y, fraction: float, rng: np.random.Generator):

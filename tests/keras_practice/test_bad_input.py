@@ -89,10 +89,19 @@ def test_no_target_lists_the_columns(tmp_path):
     assert "needs data.target" in refused(data_cfg("csv", path=str(houses)))
 
 
-def test_a_text_feature_column_is_named_with_the_fix(tmp_path):
+def test_a_word_in_a_column_of_numbers_is_named_with_the_fix(tmp_path):
+    # A whole text column is a category; a stray word among numbers is more likely a typo.
+    table = tmp_path / "typo.csv"
+    table.write_text("area,price\n50,100\n60,200\nsixty,300\n70,400\n")
+    message = refused(data_cfg("csv", path=str(table), target="price"))
+    assert "column 'area' is mostly numbers but line 4 has 'sixty' (1 of 4 cells are not numbers)" in message
+    assert "data.categorical_columns=[area]" in message and "data.exclude_columns=[area]" in message
+
+
+def test_unknown_categorical_columns_are_named(tmp_path):
     houses = write_houses_csv(tmp_path / "houses.csv", rows=20)
-    message = refused(data_cfg("csv", path=str(houses), target="price"))
-    assert "column 'kind' is not numeric" in message and "data.exclude_columns=[kind]" in message
+    message = refused(data_cfg("csv", path=str(houses), target="price", categorical_columns=["town"]))
+    assert message == f"data.categorical_columns: no column town in {houses}. Columns: area, rooms, age, price, kind."
 
 
 def test_an_empty_cell_is_named_with_its_column_and_line(tmp_path):

@@ -118,3 +118,9 @@ def test_a_model_that_cannot_serve_the_data_is_refused():
     cfg = compose_job("model=cnn", "data=breast_cancer")
     with pytest.raises(ConfigError, match="model=cnn cannot serve data=breast_cancer.*Models that accept 'tabular' data: mlp"):
         validate(cfg)
+
+
+def test_a_list_of_targets_is_refused_outside_forecasting():
+    with pytest.raises(ConfigError, match=r"Invalid value for `data.target`: received \['price', 'area'\]. Allowed: one column name \(data=csv"):
+        validate(compose_job("data=csv", "model=mlp", "data.target=[price,area]"))
+    validate(compose_job("data=timeseries", "model=lstm", "data.target=[T,p]"))

@@ -75,3 +75,40 @@ def test_a_missing_local_file_names_the_path(tmp_path):
     missing = tmp_path / "nothing.npz"
     with pytest.raises(ConfigError, match=f"data.path: no file at '{missing}'"):
         load_splits(data_cfg(name="cifar10", task="multiclass", input_kind="image", path=str(missing)))
+
+
+@pytest.mark.parametrize("name", ["reuters", "boston_housing"])
+def test_a_local_copy_of_the_downloaded_file_splits_as_keras_datasets_does(tmp_path, monkeypatch, name):
+    """data.path to reuters.npz / boston_housing.npz (arrays x and y): the same test split, order and word ids
+    as keras.datasets' own loader gives for that file."""
+    import importlib
+
+    import keras
+
+    from tests.keras_practice.makers import write_boston_npz, write_reuters_npz
+
+    path = (write_reuters_npz if name == "reuters" else write_boston_npz)(tmp_path / f"{name}.npz")
+    # keras.datasets would download (and hash-check) its file: hand its loader the test's file instead.
+    monkeypatch.setattr(importlib.import_module(f"keras.src.datasets.{name}"), "get_file", lambda *args, **kwargs: str(path))
+    loader = getattr(keras.datasets, name).load_data
+    task, kind = ("multiclass", "tokens") if name == "reuters" else ("regression", "tabular")
+    cfg = data_cfg(name=name, task=task, input_kind=kind, path=str(path), num_words=1000, sequence_length=30)
+    splits = load_splits(cfg)
+    (x_train, y_train), (x_test, y_test) = loader(num_words=1000) if name == "reuters" else loader()
+    np.testing.assert_allclose(splits.y_test, y_test, rtol=1e-6)  # float32 prices, class ids exactly
+    assert len(splits.y_train) + len(splits.y_val) == len(y_train)
+    if name == "reuters":
+        from keras.utils import pad_sequences
+
+        expected = pad_sequences(list(x_test), maxlen=30, padding="post", truncating="post")
+        np.testing.assert_array_equal(splits.x_test, expected)
+        assert splits.x_test[0, 0] == 1 and splits.y_test.dtype == np.int32  # the start id; class ids
+    else:
+        np.testing.assert_allclose(splits.x_test, x_test, rtol=1e-6)
+
+
+def test_an_npz_without_the_expected_arrays_is_named(tmp_path):
+    path = tmp_path / "reuters.npz"
+    np.savez(path, words=np.arange(3))
+    with pytest.raises(ConfigError, match=r"holds the arrays \['words'\]; expected x_train, y_train, x_test, y_test, or x and y"):
+        load_splits(data_cfg(name="reuters", task="multiclass", input_kind="tokens", path=str(path)))

@@ -23,7 +23,7 @@ MODEL_CONFIGS = {
     # No weight download in tests; the 8x8 images are resized to the backbone's minimum inside the model.
     "transfer": TransferConfig(name="transfer", backbone="mobilenet_v2", weights=None, input_size=32, alpha=0.35),
 }
-SHAPES = {"image": (8, 8, 1), "tokens": (20,), "text": (), "tabular": (30,)}
+SHAPES = {"image": (8, 8, 1), "tokens": (20,), "text": (), "tabular": (30,), "sequence": (12, 3)}
 WORDS = ["good", "bad", "film", "plot"]
 
 
