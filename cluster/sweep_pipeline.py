@@ -18,7 +18,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from . import leaderboard
-from .job_configs import SweepError, compose_and_validate, compose_job, launcher_setting
+from .job_configs import SweepError, compose_and_validate, compose_job, launcher_setting, setting_key
 from .resources import TrialResources, alive_node_capacities, check_fits, trial_resources
 from .sweep_folder import mark_ended
 from .sweep_spec import SweepSpec
@@ -79,12 +79,13 @@ def _print_watch_line(sweep_dir: Path, storage) -> None:
     print(watch_line(storage.uri if storage is not None and not storage.is_local_folder else str(sweep_dir)), flush=True)
 
 
-def _warn_if_results_stay_on_nodes(storage, num_nodes: int) -> None:
+def _warn_if_results_stay_on_nodes(storage, num_nodes: int, key: str) -> None:
+    """`key`: what the user sets the store with (the app's own key when hydra.launcher.storage names it)."""
     if num_nodes > 1 and (storage is None or storage.is_local_folder):
-        where = "no store (storage null)" if storage is None else f"the store is the folder {storage.store.uri}"
+        where = f"{key}=null" if storage is None else f"{key} is the folder {storage.store.uri}"
         print(f"Note: this Ray cluster has {num_nodes} nodes and {where}: trials that run on another node keep "
               f"their checkpoints and logs on that node's disk, and a trial retried elsewhere starts over. Unless "
-              f"every node mounts that folder, set the store to gs://BUCKET/PREFIX to collect them.", flush=True)
+              f"every node mounts that folder, set {key}=gs://BUCKET/PREFIX to collect them.", flush=True)
 
 
 class _TrialRequests:
@@ -151,7 +152,7 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
     settings = _settings(launcher)
     started, num_nodes = _connect_and_check(
         settings, [(label, requests.of(job)) for label, job in zip(spec.labels, spec.jobs_to_check)])
-    _warn_if_results_stay_on_nodes(storage, num_nodes)
+    _warn_if_results_stay_on_nodes(storage, num_nodes, setting_key(composed[0], "storage"))
     try:
         plan = SweepPlan(
             hydra_context=launcher.hydra_context, task_function=launcher.task_function, config=config,

@@ -17,8 +17,15 @@ class RayTuneSweeper(BasicSweeper):
                  max_batch_size: Optional[int] = None) -> None:
         super().__init__(max_batch_size=max_batch_size)
         self.num_samples = num_samples
-        self.scheduler = OmegaConf.to_container(scheduler, resolve=True) if OmegaConf.is_config(scheduler) else scheduler
+        self.scheduler: Any = None  # its config, taken in setup (see there)
         self.seed = seed
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        # The scheduler's `_target_` config as written: Hydra instantiates nested `_target_` nodes when it
+        # builds the sweeper, and the pipeline builds the scheduler itself (and records its config to resume).
+        scheduler = OmegaConf.select(config, "hydra.sweeper.scheduler")
+        self.scheduler = OmegaConf.to_container(scheduler, resolve=True) if scheduler is not None else None
 
     def sweep(self, arguments: List[str]) -> Any:
         from cluster.search_space import needs_tune_search

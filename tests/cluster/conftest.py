@@ -344,10 +344,9 @@ def cloud_like_cluster(gcs_server):
         pytest.skip(f"nodes with disks of their own cannot be simulated here: {why_not}")
     # Short: Ray's socket paths are not under it, but the job folders are.
     base = Path(tempfile.mkdtemp(prefix="rl-own-disk-", dir="/tmp"))
-    saved = os.environ.get("STORAGE_EMULATOR_HOST")
-    # Every node reaches "the bucket" (the emulator) the way cloud nodes reach GCS: from their own environment.
-    os.environ["STORAGE_EMULATOR_HOST"] = gcs_server.url
     cluster = RayCluster()
+    # Every node reaches "the bucket" (the emulator) the way cloud nodes reach GCS: from their own environment.
+    cluster.env["STORAGE_EMULATOR_HOST"] = gcs_server.url
     # The nodes' home (where submitted sweeps keep their folders, ~/raylaunch) is the test's, not root's.
     cluster.env["HOME"] = str(base.with_name(base.name + "-home"))
     worker = None
@@ -364,7 +363,11 @@ def cloud_like_cluster(gcs_server):
         assert not cluster.pids(), "Ray processes of the test cluster survived"
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(cluster.env["HOME"], ignore_errors=True)
-        if saved is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = saved
+
+
+@pytest.fixture
+def cloud(cloud_like_cluster, monkeypatch):
+    """The cloud-like cluster, with this test's own process (drivers it starts, its reads of the bucket)
+    pointed at the emulator too."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", cloud_like_cluster.emulator)
+    return cloud_like_cluster

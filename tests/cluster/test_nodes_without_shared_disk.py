@@ -37,8 +37,7 @@ def stored_json(cloud: CloudLikeCluster, key: str):
     return read_json(store_of(cloud), key)[0]
 
 
-def test_a_sweep_on_a_node_with_its_own_disk_is_ranked_watched_and_pulled_from_the_bucket(cloud_like_cluster, tmp_path):
-    cloud = cloud_like_cluster
+def test_a_sweep_on_a_node_with_its_own_disk_is_ranked_watched_and_pulled_from_the_bucket(cloud, tmp_path):
     sweep_dir = cloud.base / "own-disk-sweep"
     uri = f"gs://{cloud.bucket}/exp"
     cloud.hold_head()
@@ -111,8 +110,7 @@ def _epochs_on_node(cloud: CloudLikeCluster, sweep_dir: Path, job: int) -> int:
         return 0
 
 
-def test_a_node_killed_mid_sweep_costs_its_trials_at_most_the_epoch_in_progress(cloud_like_cluster, tmp_path):
-    cloud = cloud_like_cluster
+def test_a_node_killed_mid_sweep_costs_its_trials_at_most_the_epoch_in_progress(cloud, tmp_path):
     sweep_dir = cloud.base / "node-dies"
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)
     uri = f"gs://{cloud.bucket}/exp"
@@ -165,11 +163,10 @@ def test_a_node_killed_mid_sweep_costs_its_trials_at_most_the_epoch_in_progress(
 
 
 @pytest.mark.slow  # about 3 minutes on 2 cores; CI runs the slow tier
-def test_a_killed_driver_resumes_without_the_workers_disk(cloud_like_cluster, tmp_path):
+def test_a_killed_driver_resumes_without_the_workers_disk(cloud, tmp_path):
     """Job 0 finishes on the worker, job 1 gets 2 epochs in there, then the driver is killed. Rerunning the
     same command finds job 0's result in the bucket (not rerun, though its folder exists only on the
     worker) and job 1 continues from its stored state."""
-    cloud = cloud_like_cluster
     sweep_dir = cloud.base / "driver-dies"
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)
     uri = f"gs://{cloud.bucket}/exp"

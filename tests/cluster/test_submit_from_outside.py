@@ -64,8 +64,7 @@ def stored(cloud: CloudLikeCluster, key: str):
     return read_json(open_store(f"gs://{cloud.bucket}/submitted"), key)[0]
 
 
-def test_a_sweep_submitted_from_a_laptop_runs_the_laptops_code_on_every_node(cloud_like_cluster, checkout, tmp_path):
-    cloud = cloud_like_cluster
+def test_a_sweep_submitted_from_a_laptop_runs_the_laptops_code_on_every_node(cloud, checkout, tmp_path):
     marker = f"marker_{uuid.uuid4().hex[:8]}"
     (checkout / "conf" / "model" / f"{marker}.yaml").write_text((checkout / "conf" / "model" / "cnn.yaml").read_text())
     uri = f"gs://{cloud.bucket}/submitted"
@@ -113,8 +112,7 @@ def test_a_sweep_submitted_from_a_laptop_runs_the_laptops_code_on_every_node(clo
     ("trainer.epochs=-1", "trainer.epochs"),
     ("storage.uri=results", "with storage.uri=results a relative folder would be inside the job's copy"),
 ])
-def test_bad_input_is_refused_on_the_laptop_and_nothing_is_submitted(cloud_like_cluster, checkout, tmp_path, override, words):
-    cloud = cloud_like_cluster
+def test_bad_input_is_refused_on_the_laptop_and_nothing_is_submitted(cloud, checkout, tmp_path, override, words):
     before = listed_jobs(cloud, tmp_path)
     extra = [] if override.startswith("storage.uri") else [f"storage.uri=gs://{cloud.bucket}/submitted"]
     result = submit(checkout, [*extra, *QUICK, override], cloud, cwd=tmp_path)
@@ -125,9 +123,8 @@ def test_bad_input_is_refused_on_the_laptop_and_nothing_is_submitted(cloud_like_
     assert listed_jobs(cloud, tmp_path) == before
 
 
-def test_the_submitting_command_exits_with_the_sweeps_status(cloud_like_cluster, checkout, tmp_path):
+def test_the_submitting_command_exits_with_the_sweeps_status(cloud, checkout, tmp_path):
     """A bucket that does not exist is only seen on the cluster (the laptop has no credentials to check it)."""
-    cloud = cloud_like_cluster
     result = submit(checkout, ["storage.uri=gs://no-such-bucket/x", *QUICK], cloud, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert "Submitted sweep" in result.stdout
@@ -135,8 +132,7 @@ def test_the_submitting_command_exits_with_the_sweeps_status(cloud_like_cluster,
     assert "bucket 'no-such-bucket' does not exist" in output
 
 
-def test_stopping_a_submitted_sweep_ends_its_trials_on_every_node(cloud_like_cluster, checkout, tmp_path):
-    cloud = cloud_like_cluster
+def test_stopping_a_submitted_sweep_ends_its_trials_on_every_node(cloud, checkout, tmp_path):
     log_path = tmp_path / "submit.log"
     with open(log_path, "w") as log:
         submitter = subprocess.Popen(
@@ -173,8 +169,7 @@ def test_stopping_a_submitted_sweep_ends_its_trials_on_every_node(cloud_like_clu
     ("not-the-clusters-token-4711", "refused the token found here"),
     (None, "requires its token and none was found here"),
 ])
-def test_a_wrong_or_missing_token_is_one_line(cloud_like_cluster, checkout, tmp_path, token, words):
-    cloud = cloud_like_cluster
+def test_a_wrong_or_missing_token_is_one_line(cloud, checkout, tmp_path, token, words):
     env = {**launch_env(), "HOME": str(tmp_path)}  # no ~/.ray/auth_token either
     env.pop("RAY_AUTH_TOKEN")
     if token is not None:

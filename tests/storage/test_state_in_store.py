@@ -50,11 +50,14 @@ def test_a_store_that_stops_answering_never_holds_training_up(gcs_disk, tmp_path
     """The emulator is frozen (SIGSTOP: connections open, no answer) after the first epoch's state is stored
     and stays frozen until the job has ended: a training thread waiting on the store would never finish."""
     server, bucket = gcs_disk
+    # Epochs of a fraction of a second: enough of them that the upload thread, blocked 5 s per request,
+    # gets to a state upload while training goes on.
+    epochs = 50
     env = {**os.environ, "STORAGE_EMULATOR_HOST": server.url}
     job_dir = tmp_path / "run"
     log = open(tmp_path / "console.log", "w")
     job = subprocess.Popen(
-        [sys.executable, str(LAUNCH), f"storage.uri=gs://{bucket}/exp", "trainer.epochs=10", *QUICK,
+        [sys.executable, str(LAUNCH), f"storage.uri=gs://{bucket}/exp", f"trainer.epochs={epochs}", *QUICK,
          "data.max_train_samples=1500",
          "storage.upload_timeout_seconds=5", "storage.close_timeout_seconds=5", f"hydra.run.dir={job_dir}"],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -74,8 +77,8 @@ def test_a_store_that_stops_answering_never_holds_training_up(gcs_disk, tmp_path
             job.kill()
         log.close()
     console = (tmp_path / "console.log").read_text()
-    assert [epoch["epoch"] for epoch in _metrics(job_dir)["history"]] == list(range(1, 11))
-    assert stored_epoch < 10
+    assert [epoch["epoch"] for epoch in _metrics(job_dir)["history"]] == list(range(1, epochs + 1))
+    assert stored_epoch < epochs
     # Said in the job's log: states the uploads could not keep up with were skipped, or failed and retried.
     assert ("Upload failed (will retry at the next sync): resumable state of epoch" in console
             or ("skipped: the uploads are behind" in console)), console[-3000:]
