@@ -161,6 +161,7 @@ ASHA_SEARCH = ["hparams_search=asha", "lr=tag(log,interval(1e-6,3e-2))", "hydra.
                "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false"]
 
 
+@pytest.mark.slow  # about 2 minutes on 2 cores
 def test_asha_search_samples_trials_and_stops_poor_ones_early(tmp_path, two_node_cluster):
     sweep_dir = tmp_path / "sweep"
     result = sweep([*ASHA_SEARCH, "trainer.epochs=4"], sweep_dir, address=two_node_cluster.address, timeout=900)
@@ -178,6 +179,7 @@ def test_asha_search_samples_trials_and_stops_poor_ones_early(tmp_path, two_node
     assert board["best"]["status"] == "COMPLETED"
 
 
+@pytest.mark.slow  # two searches of 6 trials: about 4 minutes on 2 cores
 def test_a_seed_draws_the_same_trials_whatever_the_scheduler(tmp_path, two_node_cluster):
     """So that a search with ASHA and the same search run to the end can be compared trial for trial
     (bench/run.py's asha_vs_full relies on it): ASHA ends trials early and so starts the next ones sooner,

@@ -32,6 +32,8 @@ class TestRayTuneLauncher(LauncherTestSuite):
     pass
 
 
+# Each of its apps starts Python, Hydra and a local Ray of its own: about 4 minutes on 2 cores. CI runs it.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "task_launcher_cfg, extra_flags",
     [

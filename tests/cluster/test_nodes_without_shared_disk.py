@@ -21,6 +21,9 @@ from tests.tensorboard.conftest import TensorBoard
 
 from .conftest import CloudLikeCluster, start_sweep, sweep
 
+# A second cluster with a private-disk worker and its sweeps: about 6 minutes on 2 cores. CI runs it.
+pytestmark = pytest.mark.slow
+
 QUICK = ["data.max_train_samples=300", "trainer.epochs=2", "trainer.verbose=2", "resources.cpus=1",
          "storage.sync_seconds=1"]
 
@@ -162,7 +165,6 @@ def test_a_node_killed_mid_sweep_costs_its_trials_at_most_the_epoch_in_progress(
     print(f"epochs finished on the killed node {finished_on_node}, resumed from the bucket at {in_bucket}")
 
 
-@pytest.mark.slow  # about 3 minutes on 2 cores; CI runs the slow tier
 def test_a_killed_driver_resumes_without_the_workers_disk(cloud, tmp_path):
     """Job 0 finishes on the worker, job 1 gets 2 epochs in there, then the driver is killed. Rerunning the
     same command finds job 0's result in the bucket (not rerun, though its folder exists only on the

@@ -23,6 +23,9 @@ from tests.conftest import PROJECT_ROOT, run_launch, wait_for
 
 from .conftest import CloudLikeCluster, launch_env
 
+# Submissions to a cluster with the Jobs API and a private-disk worker: about 5 minutes on 2 cores. CI runs it.
+pytestmark = pytest.mark.slow
+
 # What a laptop's checkout would not ship anyway (.gitignore) or is not part of it.
 NOT_IN_CHECKOUT = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "results", "outputs",
                                          "multirun", "test-artifacts", "runs", ".data", ".pytest_cache")
