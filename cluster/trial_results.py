@@ -14,7 +14,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 
 from . import leaderboard
 from .job_configs import task_config
-from .tune_trial import DONE_KEY, returned_value
+from .tune_trial import DONE_KEY, LINEAGE_KEY, returned_value
 
 
 def _best_reported(history, metric: Optional[str], mode: str) -> tuple[Optional[float], Optional[int], Optional[int]]:
@@ -38,8 +38,24 @@ def _status(trial, last: dict, interrupted: bool) -> str:
     return "STOPPED"
 
 
+def _events(status: str, epochs: Optional[int], last: dict, scheduler: Optional[str]) -> list[str]:
+    """What happened to the trial besides training: where PBT copied it from, where a scheduler stopped it."""
+    import json
+
+    events = []
+    lineage = last.get(LINEAGE_KEY)
+    for entry in json.loads(lineage) if isinstance(lineage, str) else []:
+        before = dict(item.split("=", 1) for item in entry.get("overrides_before") or [] if "=" in item)
+        after = dict(item.split("=", 1) for item in entry.get("overrides") or [] if "=" in item)
+        changed = ", ".join(f"{key} {before.get(key, '-')} -> {value}" for key, value in after.items() if before.get(key) != value)
+        events.append(f"exploited job {entry.get('job')} at its epoch {entry.get('epoch')}" + (f" ({changed})" if changed else ""))
+    if status == "STOPPED":
+        events.append(f"stopped by {scheduler or 'the scheduler'} after epoch {epochs if epochs is not None else '?'}")
+    return events
+
+
 def outcome(trial, result, num: int, sweep_config, metric: Optional[str], mode: str,
-            interrupted: bool = False) -> tuple[leaderboard.Row, JobReturn]:
+            interrupted: bool = False, scheduler: Optional[str] = None) -> tuple[leaderboard.Row, JobReturn]:
     """The leaderboard row and the JobReturn of one trial."""
     job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
     overrides = list(sweep_config.hydra.overrides.task)
@@ -60,7 +76,7 @@ def outcome(trial, result, num: int, sweep_config, metric: Optional[str], mode: 
         # The sweep's store names it later (pipeline); a task may return a path of its own.
         checkpoint=str(job_dir / returned["checkpoint"]) if isinstance(returned, dict) and returned.get("checkpoint") else None,
         # Tune adds the address of the node that sent each result.
-        node=last.get("node_ip"), error=error,
+        node=last.get("node_ip"), error=error, events=_events(status, epochs, last, scheduler),
     )
     job_return = JobReturn(
         overrides=overrides, cfg=task_config(sweep_config), hydra_cfg=sweep_config, working_dir=str(job_dir),
