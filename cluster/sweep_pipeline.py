@@ -50,6 +50,10 @@ def _prepare(launcher) -> tuple[DictConfig, Path]:
     return config, sweep_dir
 
 
+# PBT: Tune checkpoints (copies of a job's state, one per epoch) kept per trial. Tune hands an exploiting
+# trial the donor's latest and a resumed driver each trial's latest its snapshot named: both are read within
+# an epoch or two, and a trial that finds one already rotated away resumes from its own state instead.
+PBT_CHECKPOINTS_KEPT = 4
 # Jobs listed one per line before launch; a larger sweep lists this many and counts the rest.
 MAX_LISTED = 50
 
@@ -122,7 +126,8 @@ def _instantiate(config, **extra):
     from hydra.utils import instantiate
 
     try:
-        return instantiate(config, **extra)
+        # Extras (Tune search-space objects, functions) passed to the built partial, not merged into the config.
+        return instantiate(config, _partial_=True)(**extra)
     except Exception as error:  # noqa: BLE001 - a wrong argument in a searcher's or scheduler's config
         raise SweepError(f"{config.get('_target_')} could not be built from its config ({config}): {error}") from None
 
@@ -205,7 +210,8 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
             jobs=spec.jobs, space=spec.space,
             store_uri=None if storage is None else str(storage.store.uri),
             sweep_id=None if storage is None else storage.sweep_id,
-            checkpoint_interval=int(getattr(scheduler, "_perturbation_interval", 1)) if spec.mutations else None,
+            # Every epoch: PBT may pick a donor at any report, and takes the donor's latest checkpoint.
+            checkpoint_interval=1 if spec.mutations else None,
         )
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan),
                                         resources=lambda trial_config: catalog.resources(plan.overrides_of(trial_config)).placement())
@@ -215,6 +221,7 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
         tuner = build_tuner(
             sweep_dir, trainable, spec.param_space, spec.record, metric=metric, mode=mode,
             num_samples=spec.num_samples, scheduler=scheduler, search_alg=search_alg, seed=spec.seed,
+            checkpoints_kept=PBT_CHECKPOINTS_KEPT if spec.mutations else None,
             max_concurrent_trials=settings.get("max_concurrent_trials"),
             # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
             max_failures=int(settings.get("max_failures", 2)), verbose=max(verbose, 1),

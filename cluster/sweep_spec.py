@@ -85,20 +85,23 @@ def target_class(config: Any, setting: str):
     if not target:
         raise SweepError(f"hydra.sweeper.{setting} must be a `_target_` config (see conf/hparams_search/), received {config!r}")
     try:
-        return get_class(str(target))
+        cls = get_class(str(target))
+        return type(cls.__name__, (), {"_configured_name": str(target).rsplit(".", 1)[-1], "_cls": cls}) \
+            if cls.__name__ != str(target).rsplit(".", 1)[-1] else cls
     except Exception as error:  # noqa: BLE001 - Hydra says what could not be imported
         raise SweepError(f"hydra.sweeper.{setting}._target_={target} names no class ({error}). The searchers and "
                          f"schedulers ready to use are the options of hparams_search (python launch.py --help).") from None
 
 
 def _name(cls) -> str:
-    return cls.__name__ if cls is not None else "random search"
+    # The name the config uses (ASHAScheduler, not the class it aliases, AsyncHyperBandScheduler).
+    return getattr(cls, "_configured_name", None) or (cls.__name__ if cls is not None else "random search")
 
 
 def _is_pbt(cls) -> bool:
     from ray.tune.schedulers import PopulationBasedTraining
 
-    return cls is not None and issubclass(cls, PopulationBasedTraining)
+    return cls is not None and issubclass(getattr(cls, "_cls", cls), PopulationBasedTraining)
 
 
 def _check_searcher_forms(space: SearchSpace, searcher) -> None:

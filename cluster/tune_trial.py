@@ -220,7 +220,12 @@ def _take_over(job_dir: Path, trial_id: str, overrides: list[str], stored: Optio
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return None
-    handover = (checkpoint.get_metadata() or {}).get(HANDOVER)
+    try:
+        handover = (checkpoint.get_metadata() or {}).get(HANDOVER)
+    except Exception as error:  # noqa: BLE001 - e.g. rotated away (tuner.py): keep this job's own state
+        print(f"[raylaunch] checkpoint {checkpoint.path} cannot be read ({error}); the job resumes from its own state",
+              flush=True)
+        return None
     if not handover or handover.get("trial_id") == trial_id:
         return None
     record = _read_record(job_dir, stored) or {}

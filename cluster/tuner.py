@@ -40,6 +40,7 @@ def build_tuner(
     scheduler: Any,
     search_alg: Any,
     seed: Optional[int],
+    checkpoints_kept: Optional[int],
     max_concurrent_trials: Optional[int],
     max_failures: int,
     verbose: int,
@@ -48,9 +49,8 @@ def build_tuner(
 ):
     """Trials use no Tune checkpoints, except under PBT: a job resumes from its own saved state, and after a
     killed driver Tune would restore from a checkpoint its last snapshot named, which rotation may have
-    deleted. PBT needs them to copy one trial into another: it keeps every one (no rotation, so none named
-    in a snapshot is ever gone), taken only every perturbation_interval epochs, and the sweep deletes them
-    when it ends (sweep_pipeline.py)."""
+    deleted. PBT needs them to copy one trial into another: `checkpoints_kept` per trial (see
+    sweep_pipeline.PBT_CHECKPOINTS_KEPT), all deleted when the sweep ends."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -84,6 +84,7 @@ def build_tuner(
             name=EXPERIMENT,
             storage_path=str(sweep_dir),
             failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
             verbose=verbose,
             progress_reporter=progress_reporter,
             callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
