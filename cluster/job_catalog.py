@@ -44,6 +44,8 @@ class _Group:
         self.settings: dict[tuple, dict] = {}
         self.resources: dict[tuple, TrialResources] = {}
         self.checked: set[str] = set()
+        # The task's part of the config (no `hydra` node), into which each value to check is swapped and back.
+        self.task: Optional[DictConfig] = None
 
 
 def launcher_settings(sweep_config: DictConfig) -> dict:
@@ -207,15 +209,45 @@ class JobCatalog:
                     if self._is_group(self._parse(line)):
                         self._group(swapped, num)
                     else:
-                        self._check(self._variant(group, [line]))
+                        self._check_swapped(group, line)
                 except Exception as error:  # noqa: BLE001 - the app's message, with the override named
                     message = error.args[0] if isinstance(error, SweepError) else str(error)
                     raise SweepError(f"`{typed}` can draw {line}, with which the job cannot run ({message}), so no "
                                      f"job of this sweep was started. Narrow the range.") from error
 
+    def _check_swapped(self, group: _Group, line: str) -> None:
+        """Validate the representative with this one value override swapped in: in place on the group's task
+        config (and back), a few milliseconds, not a copy of the whole config per value."""
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        key = self._parse(line).key_or_group
+        if key.startswith("hydra.") or group.relevant is None or self._relevant(group, [line]):
+            self._check(self._variant(group, [line]))  # it changes hydra.launcher's settings: check those too
+            return
+        if group.task is None:
+            group.task = copy.deepcopy(group.config)
+            with read_write(group.task), open_dict(group.task):
+                del group.task["hydra"]
+        task = group.task
+        restore = group.values.get(key)
+        try:
+            with read_write(task):
+                ConfigLoaderImpl._apply_overrides_to_config([self._parse("++" + line.lstrip("+"))], task)
+            if self._validate is not None:
+                self._validate(task)
+        finally:
+            with read_write(task), open_dict(task):
+                if restore is not None:
+                    ConfigLoaderImpl._apply_overrides_to_config([self._parse("++" + restore.lstrip("+"))], task)
+                else:
+                    parent, _, leaf = key.rpartition(".")
+                    node = OmegaConf.select(task, parent) if parent else task
+                    if node is not None and leaf in node:
+                        del node[leaf]
+
     def _check_value(self, group: _Group, line: str, num: int, overrides: Sequence[str], label: Optional[str]) -> None:
         try:
-            self._check(self._variant(group, [line]))
+            self._check_swapped(group, line)
         except Exception as error:  # noqa: BLE001 - the app's message, with the job named
             where = f"Trial {label}" if label else f"Job {job_label(num, overrides)}"
             raise SweepError(f"{where} cannot run with {line}, so no job of this sweep was started: {error}") from error
@@ -248,6 +280,25 @@ class JobCatalog:
 
     def representative(self, overrides: Sequence[str], num: int = 0) -> DictConfig:
         return self._group(overrides, num)[0].config
+
+    def job_view(self, overrides: Sequence[str], num: int):
+        """The job's folder, overrides and name now; its full config when first asked for (trial_results)."""
+        from .trial_results import JobView
+
+        group, _ = self._group(overrides, num)
+        task = [line for line in overrides if not self._parse(line).is_hydra_override()]
+        return JobView(task, self.job_dir(overrides, num), str(group.config.hydra.job.name),
+                       lambda: self.job_config(overrides, num))
+
+    def job_dir(self, overrides: Sequence[str], num: int) -> str:
+        """The job's folder (hydra.sweep.dir / hydra.sweep.subdir), without building its whole config when the
+        subdir is Hydra's default `${hydra.job.num}`."""
+        group, _ = self._group(overrides, num)
+        raw = OmegaConf.to_container(group.config.hydra.sweep, resolve=False)
+        if raw.get("subdir") == "${hydra.job.num}":
+            return f"{group.config.hydra.sweep.dir}/{num}"
+        config = self.job_config(overrides, num)
+        return f"{config.hydra.sweep.dir}/{config.hydra.sweep.subdir}"
 
     def job_config(self, overrides: Sequence[str], num: int) -> DictConfig:
         """The job's full config as the launcher composes it (hydra.overrides.task, hydra.job.num and

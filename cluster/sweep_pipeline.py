@@ -25,7 +25,7 @@ from .job_configs import SweepError
 from .resources import TrialResources, alive_node_capacities, check_fits
 from .sweep_folder import mark_ended
 from .sweep_spec import SweepSpec
-from .tune_trial import SweepPlan
+from .tune_trial import JobNumbers, SweepPlan
 from .watch import watch_line
 
 log = logging.getLogger(__name__)
@@ -225,21 +225,20 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
             max_concurrent_trials=settings.get("max_concurrent_trials"),
             # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
             max_failures=int(settings.get("max_failures", 2)), verbose=max(verbose, 1),
-            name_of=lambda trial: f"job_{plan.job_of(trial.config, trial.trial_id)[0]}",
+            name_of=JobNumbers(plan, sweep_dir).name_of,
             progress_reporter=progress,
         )
         result_grid = tuner.fit()
         outcomes = {}
         scheduler_name = type(scheduler).__name__ if scheduler is not None else None
         for trial, result in trials_with_results(result_grid):
-            num, overrides = plan.job_of(result.config or trial.config, trial.trial_id)
-            sweep_config = catalog.job_config(overrides, num)
-            outcomes[num] = outcome(trial, result, num, sweep_config, metric, mode, progress.interrupted(trial.trial_id),
-                                    scheduler_name)
+            num, overrides = plan.job_of(result.config or trial.config, trial.trial_id, trial.custom_trial_name)
+            outcomes[num] = outcome(trial, result, num, catalog.job_view(overrides, num), metric, mode,
+                                    progress.interrupted(trial.trial_id), scheduler_name)
         for index, overrides in enumerate(spec.jobs or []):
             num = spec.first_job_num + index
             if num not in outcomes:
-                outcomes[num] = never_started(num, catalog.job_config(overrides, num))
+                outcomes[num] = never_started(num, catalog.job_view(overrides, num))
     finally:
         _disconnect(started)
     rows = [outcomes[num][0] for num in sorted(outcomes)]

@@ -66,12 +66,44 @@ class SweepPlan:
             return list(self.jobs[int(trial_config["job"])])
         return trial_overrides(self.space, trial_config)
 
-    def job_of(self, trial_config: dict, trial_id: str) -> tuple[int, list[str]]:
+    def job_of(self, trial_config: dict, trial_id: str, trial_name: Optional[str] = None) -> tuple[int, list[str]]:
         """(hydra.job.num, overrides) of the trial."""
         if self.jobs is not None:
             return self.initial_job_idx + int(trial_config["job"]), self.overrides_of(trial_config)
-        # Tune numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
+        if trial_name and trial_name.startswith("job_") and trial_name[4:].isdigit():
+            return int(trial_name[4:]), self.overrides_of(trial_config)  # numbered by the driver (JobNumbers)
+        # Tune's random search numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
         return self.initial_job_idx + int(trial_id.rsplit("_", 1)[-1]), self.overrides_of(trial_config)
+
+
+class JobNumbers:
+    """hydra.job.num of each trial of a search, given when Tune creates it (its name, job_<num>, is kept across
+    restores). Tune's random search names trials by a counter, which is used as it is; a searcher's trials
+    have random ids, so they are numbered in creation order, after every job folder the sweep already has."""
+
+    def __init__(self, plan: SweepPlan, sweep_dir: Path):
+        self.plan, self.sweep_dir = plan, Path(sweep_dir)
+        self.given: dict[str, int] = {}
+        self.next: Optional[int] = None
+
+    def __getstate__(self) -> dict:
+        # Pickled into Tune's experiment state: a restored driver counts on from the folders there are then.
+        return {**self.__dict__, "next": None}
+
+    def _first_free(self) -> int:
+        taken = [int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit()]
+        taken += [int(path.name[4:]) for path in self.sweep_dir.glob("tune/job_*") if path.name[4:].isdigit()]
+        return max([self.plan.initial_job_idx - 1, *taken, *self.given.values()]) + 1
+
+    def name_of(self, trial) -> str:
+        if trial.trial_id not in self.given:
+            suffix = trial.trial_id.rsplit("_", 1)[-1]
+            if self.plan.jobs is not None or suffix.isdigit():
+                self.given[trial.trial_id] = self.plan.job_of(trial.config, trial.trial_id)[0]
+            else:
+                number = self._first_free() if self.next is None else self.next
+                self.given[trial.trial_id], self.next = number, number + 1
+        return f"job_{self.given[trial.trial_id]}"
 
 
 def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str):
@@ -337,7 +369,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     from .trial_context import TrialInfo, enter_trial, leave_trial
 
     trial_id = tune.get_context().get_trial_id()
-    num, overrides = plan.job_of(config, trial_id)
+    num, overrides = plan.job_of(config, trial_id, tune.get_context().get_trial_name())
     Singleton.set_state(plan.singleton_state)
     setup_globals()
     sweep_config, job_dir = compose(plan, overrides, num, trial_id)
