@@ -230,7 +230,7 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
         )
         result_grid = tuner.fit()
         outcomes = {}
-        scheduler_name = type(scheduler).__name__ if scheduler is not None else None
+        scheduler_name = str(spec.scheduler["_target_"]).rsplit(".", 1)[-1] if spec.scheduler else None
         for trial, result in trials_with_results(result_grid):
             num, overrides = plan.job_of(result.config or trial.config, trial.trial_id, trial.custom_trial_name)
             outcomes[num] = outcome(trial, result, num, catalog.job_view(overrides, num), metric, mode,
