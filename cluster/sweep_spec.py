@@ -158,8 +158,9 @@ def search_spec(arguments: Sequence[str], settings: SearchSettings) -> SweepSpec
         jobs_to_check=samples,
         labels=[f"with {' '.join(overrides)}" for overrides in samples],
         param_space=space.param_space(),
-        record={"arguments": list(arguments), "num_samples": num_samples, "search_alg": settings.search_alg,
-                "scheduler": settings.scheduler, "seed": settings.seed},
+        # search_alg only when set: a sweep recorded before searchers existed still resumes.
+        record={"arguments": list(arguments), "num_samples": num_samples, "scheduler": settings.scheduler,
+                "seed": settings.seed, **({"search_alg": settings.search_alg} if settings.search_alg else {})},
         space=space,
         num_samples=num_samples,
         search_alg=settings.search_alg,
