@@ -33,7 +33,7 @@ from cluster.storage import StorageError  # noqa: E402
 from cluster.storage.session import JobUploads  # noqa: E402
 from cluster.trial_context import current_trial, report_epoch  # noqa: E402
 from cluster.watch import watch_line  # noqa: E402
-from trainers.job_files import newest_usable_state  # noqa: E402
+from trainers.job_files import BEST_CHECKPOINT, newest_usable_state  # noqa: E402
 from trainers.schema import ConfigError, planned_epochs, register_schemas, resolve_mode, validate  # noqa: E402
 
 register_schemas()
@@ -88,16 +88,21 @@ def main(cfg: DictConfig) -> dict:
         # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds. With a
         # store, the job folder first gets this job's newest resumable state (its own or the store's).
         trial = current_trial()
+        # A trial of population-based training may start from another trial's state, put in this job's folder
+        # by the sweep: it must not be replaced by this trial's own older state from the store.
+        inherited = trial.inherited if trial else None
         uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode),
-                                   resume=cfg.trainer.resume, sweep_id=trial.sweep_id if trial else None)
+                                   resume=cfg.trainer.resume and not inherited, sweep_id=trial.sweep_id if trial else None)
         resumed = newest_usable_state(Path(output_dir)) if cfg.trainer.resume else None
         if resumed is not None and resumed.epochs_completed:
             print(f"[raylaunch] resuming from {resumed.folder} (epoch {resumed.epochs_completed})", flush=True)
         last_epoch = planned_epochs(cfg)
 
         def on_epoch_end(epoch: int, logs: dict, state_dir: str) -> None:
-            # To the sweep first (a no-op outside one), then the uploads (they only queue work).
-            report_epoch(epoch, logs, last=epoch >= last_epoch)
+            # To the sweep first (a no-op outside one), then the uploads (they only queue work). What this job
+            # resumes from (population-based training hands it to the trials that exploit this one).
+            state = [state_dir] + [str(path) for path in [Path(output_dir) / BEST_CHECKPOINT] if path.is_file()]
+            report_epoch(epoch, logs, last=epoch >= last_epoch, state=state)
             if uploads is not None:
                 uploads.on_epoch_end(epoch, logs, state_dir)
 

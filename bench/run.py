@@ -1,6 +1,6 @@
 """Benchmarks: `launch.py` against a plain Keras script, and Ray sweeps against the same jobs run one by one.
 
-    python bench/run.py            # full: 60,000 MNIST-shaped samples, 4 epochs, 3 runs per side (25-40 min on 2 cores, idle to busy)
+    python bench/run.py            # full: 60,000 MNIST-shaped samples, 3 epochs, 3 runs per side, 2 sweep repeats (~17 min idle on 2 cores)
     python bench/run.py --quick    # smoke: 4,096 samples, 2 epochs, 1 run of each figure (~3 min)
 
 Everything runs as subprocesses, the way a user runs them, alternating sides run by run so drift in the
@@ -18,6 +18,9 @@ machine's load hits both. The last line printed is one JSON object:
   asha_vs_full                 wall time of a sampled search run to the end over the same search with ASHA,
                                with the best metric each reached
   peak_rss_ratio               peak RSS of one launch.py job (its process tree) over the plain script's
+
+The searches' own figures (ASHA at 8 x 20, Optuna against random, PBT against a fixed lr) and a sweep's cost
+against its size are separate, opt-in scripts: bench/search_figures.py and bench/sweep_cost.py.
 
 Each figure is the median over runs with min, max and the values. Per-run details and logs go to
 bench/runs/<timestamp>/. Data: bench/make_data.py writes the MNIST-shaped file once (keras.datasets cannot
@@ -408,16 +411,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="launch.py vs plain Keras, Ray sweep vs sequential jobs")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4,096 samples, 2 epochs, 1 run per figure")
     parser.add_argument("--runs", type=int, help="runs per side (default 3; quick 1)")
-    parser.add_argument("--epochs", type=int, help="epochs per training run (default 4; quick 2)")
+    parser.add_argument("--epochs", type=int, help="epochs per training run (default 3; quick 2)")
     parser.add_argument("--num-train", type=int, help="training samples in the generated file (default 60,000)")
     parser.add_argument("--precision", default="bench-auto",
                         help="bench-auto (see module doc), auto, float32, mixed_bfloat16 or mixed_float16")
     parser.add_argument("--launch-overrides", nargs="*", default=[],
                         help="extra Hydra overrides for the launch.py side, e.g. trainer.deterministic=false")
-    parser.add_argument("--sweep-runs", type=int, help="repeats of the sweep comparisons (default 3; quick 1)")
+    parser.add_argument("--sweep-runs", type=int, help="repeats of the sweep comparisons (default 2; quick 1)")
     parser.add_argument("--sweep-epochs", type=int, help="epochs per sweep job (default 2)")
-    parser.add_argument("--asha-samples", type=int, help="sampled lr values per model in the ASHA comparison (default 4; quick 2)")
-    parser.add_argument("--asha-epochs", type=int, help="epochs per trial in the ASHA comparison (default 6; quick 3)")
+    parser.add_argument("--asha-samples", type=int, help="sampled lr values per model in the ASHA comparison (default 3; quick 2)")
+    parser.add_argument("--asha-epochs", type=int, help="epochs per trial in the ASHA comparison (default 5; quick 3)")
     parser.add_argument("--sweep-overrides", nargs="*", default=[], help="extra overrides for every sweep job")
     parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "sweep", "asha"],
                         help="parts to leave out")
@@ -425,13 +428,15 @@ def main() -> None:
                         "instead of the working tree, so uncommitted work in the tree cannot affect the figures")
     parser.add_argument("--out", type=Path, help="folder for logs and results (default bench/runs/<timestamp>)")
     args = parser.parse_args()
+    # Defaults sized to finish within 20 minutes on 2 cores (the recorded 3-run/3-epoch/3-sweep run took 20 min,
+    # of which the third sweep and ASHA repeats ~3 min): the figures of BENCHMARKS.md with 2 sweep repeats.
     args.runs = args.runs or (1 if args.quick else 3)
-    args.epochs = args.epochs or (2 if args.quick else 4)
+    args.epochs = args.epochs or (2 if args.quick else 3)
     args.num_train = args.num_train or (4_096 if args.quick else 60_000)
-    args.sweep_runs = args.sweep_runs or (1 if args.quick else 3)
+    args.sweep_runs = args.sweep_runs or (1 if args.quick else 2)
     args.sweep_epochs = args.sweep_epochs or 2
-    args.asha_samples = args.asha_samples or (2 if args.quick else 4)
-    args.asha_epochs = args.asha_epochs or (3 if args.quick else 6)
+    args.asha_samples = args.asha_samples or (2 if args.quick else 3)
+    args.asha_epochs = args.asha_epochs or (3 if args.quick else 5)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch pays for tracing and is not counted")
 

@@ -1,17 +1,18 @@
-"""The end-of-sweep summary: one row per trial (overrides, metric, best epoch, wall time, status), the best
-trial and its checkpoint; printed as a table and written as leaderboard.json and leaderboard.csv."""
+"""The end-of-sweep summary: one row per trial (overrides, metric, best epoch, wall time, status, and what
+happened to it: stopped early by the scheduler, copied from another trial by PBT), the best trial and its
+checkpoint; printed as a table and written as leaderboard.json and leaderboard.csv."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
 COLUMNS = ("job", "trial_id", "status", "value", "best_epoch", "epochs", "wall_time_s", "overrides", "job_dir", "node",
-           "checkpoint")
+           "checkpoint", "events")
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Row:
     checkpoint: Optional[str]
     node: Optional[str] = None
     error: Optional[str] = None
+    # What happened besides training, in order: "exploited job 3 at its epoch 4 (lr 0.001 -> 0.0012)",
+    # "stopped by ASHAScheduler after epoch 2".
+    events: list = field(default_factory=list)
 
 
 def best_row(rows: list[Row], mode: str) -> Optional[Row]:
@@ -49,9 +53,13 @@ def _fmt(value, digits: int = 4) -> str:
 def table(rows: list[Row], metric: str, mode: str, in_store: bool = False) -> str:
     best = best_row(rows, mode)
     header = ("", "job", "overrides", f"{metric or 'value'} ({mode})", "best epoch", "wall time", "status")
+    with_events = any(row.events for row in rows)
+    if with_events:
+        header += ("events",)
     lines = [
         ("*" if best is not None and row is best else "", str(row.job), row.overrides or "(none)", _fmt(row.value),
          _fmt(row.best_epoch), f"{row.wall_time_s:.0f} s" if row.wall_time_s is not None else "-", row.status)
+        + (("; ".join(row.events) or "-",) if with_events else ())
         for row in sorted(rows, key=lambda row: row.job)
     ]
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
@@ -79,5 +87,6 @@ def write(rows: list[Row], metric: str, mode: str, sweep_dir: Path) -> tuple[Pat
         writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, "best"])
         writer.writeheader()
         for row in rows:
-            writer.writerow({**{key: getattr(row, key) for key in COLUMNS}, "best": row is best})
+            writer.writerow({**{key: getattr(row, key) for key in COLUMNS}, "events": "; ".join(row.events),
+                             "best": row is best})
     return json_path, csv_path

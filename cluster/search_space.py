@@ -1,7 +1,8 @@
 """Hydra sweep overrides -> a Ray Tune parameter space.
 
-Comma lists (`model=cnn,lstm`) and glob() stay a grid (tune.grid_search); `choice()` and `range()` become
-tune.choice, `interval(a,b)` tune.uniform (`tag(int, interval(a,b))` tune.randint, both bounds
+Used only when the user asks for a search (asks_for_search); otherwise `-m` is Hydra's own grid, where
+range() and choice() enumerate like comma lists. In a search, comma lists (`model=cnn,lstm`) and glob() stay
+a grid (tune.grid_search); `choice()` and `range()` become tune.choice, `interval(a,b)` tune.uniform (`tag(int, interval(a,b))` tune.randint, both bounds
 included), and `tag(log, interval(a,b))` the log-uniform versions. Each trial turns its sampled values back into override
 strings, so a trial's job is composed exactly as `python launch.py <those overrides>` would compose it.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override
@@ -24,6 +25,10 @@ class SearchSpace:
     grid: dict[str, list[str]] = field(default_factory=dict)
     # Override key -> a tune domain to sample.
     sampled: dict[str, Any] = field(default_factory=dict)
+    # Override key -> the override as typed (for messages).
+    typed: dict[str, str] = field(default_factory=dict)
+    # Sampled key -> the values checked before launch (an interval's bounds, every choice).
+    extremes: dict[str, list[str]] = field(default_factory=dict)
 
     def param_space(self) -> dict:
         from ray import tune
@@ -49,9 +54,15 @@ def _is_grid(override: Override) -> bool:
     return override.is_choice_sweep() and (not isinstance(value, ChoiceSweep) or value.simple_form)
 
 
-def needs_tune_search(arguments: Sequence[str]) -> bool:
-    """True when an override asks for sampling rather than a grid."""
-    return any(override.is_sweep_override() and not _is_grid(override) for override in _parse(arguments))
+def has_interval(arguments: Sequence[str]) -> bool:
+    """True when an override is an interval(), which only a search can sample (a grid cannot enumerate it)."""
+    return any(isinstance(override.value(), IntervalSweep) for override in _parse(arguments))
+
+
+def asks_for_search(arguments: Sequence[str], num_samples: Optional[int], search_alg: Any, scheduler: Any) -> bool:
+    """A search is run only when asked for: num_samples, an interval(), a searcher or a scheduler. Otherwise
+    `-m` keeps Hydra's meaning and range()/choice() enumerate every value like comma lists."""
+    return num_samples is not None or search_alg is not None or scheduler is not None or has_interval(arguments)
 
 
 def _domain(override: Override) -> Any:
@@ -73,11 +84,23 @@ def build_search_space(arguments: Sequence[str]) -> SearchSpace:
         key = override.get_key_element()
         if not override.is_sweep_override():
             space.fixed.append(override.input_line or f"{key}={override.get_value_element_as_str()}")
-        elif _is_grid(override):
+            continue
+        space.typed[key] = override.input_line or key
+        if _is_grid(override):
             space.grid[key] = list(override.sweep_string_iterator())
         else:
             space.sampled[key] = _domain(override)
+            space.extremes[key] = _extremes(override)
     return space
+
+
+def _extremes(override: Override) -> list[str]:
+    value = override.value()
+    if isinstance(value, IntervalSweep):
+        if "int" in value.tags:
+            return [str(int(value.start)), str(int(value.end))]
+        return [format_value(float(value.start)), format_value(float(value.end))]
+    return list(override.sweep_string_iterator())
 
 
 def format_value(value: Any) -> str:
@@ -99,3 +122,27 @@ def representative_overrides(space: SearchSpace) -> list[list[str]]:
         sampled = {key: domain.sample() for key, domain in space.sampled.items()}
         jobs.append(trial_overrides(space, {"overrides": {**combination, **sampled}}))
     return jobs
+
+
+def check_group_options(arguments: Sequence[str], repository) -> None:
+    """A config-group option the sweep names must exist. Hydra skips a missing option of an `optional` group
+    without a word (`hparams_search=optna` would run no search at all); here it stops the sweep, listing the
+    options there are."""
+    from hydra.core.object_type import ObjectType
+
+    from .job_configs import SweepError
+
+    if repository is None:
+        return
+    for override in _parse(arguments):
+        group = override.key_or_group
+        if override.is_delete() or override.package is not None or not repository.group_exists(group):
+            continue
+        value = override.value()
+        names = list(override.sweep_string_iterator()) if override.is_sweep_override() else \
+            [str(item) for item in value] if isinstance(value, list) else [str(value)]
+        options = repository.get_group_options(group, results_filter=ObjectType.CONFIG)
+        for name in names:
+            if name not in options and name not in ("null", "None"):
+                raise SweepError(f"{override.input_line}: Could not find '{group}/{name}'. Available options in "
+                                 f"'{group}': {', '.join(sorted(options))}.")

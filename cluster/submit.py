@@ -228,32 +228,35 @@ def follow_hint(submission_id: str) -> str:
 
 
 # ---------------------------------------------------------------- from the sweeper
-def sweep_jobs(arguments: Sequence[str], max_batch_size: Optional[int]) -> list[list[str]]:
-    """The jobs the sweep will run (a search: one per combination of its choices), as the launcher
+def sweep_jobs(arguments: Sequence[str], max_batch_size: Optional[int], search: bool = False) -> list[list[str]]:
+    """The jobs the sweep will run (a search: one per combination of its comma lists), as the launcher
     composes them, so each is checked here before anything is uploaded."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from .search_space import build_search_space, needs_tune_search, representative_overrides
+    from .search_space import build_search_space, representative_overrides
 
-    if needs_tune_search(arguments):
+    if search:
         return [list(overrides) for overrides in representative_overrides(build_search_space(list(arguments)))]
     parsed = OverridesParser.create().parse_overrides(list(arguments))
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, max_batch_size) for job in batch]
 
 
-def submit_sweep(launcher, arguments: Sequence[str], address: str, max_batch_size: Optional[int] = None) -> None:
+def submit_sweep(launcher, arguments: Sequence[str], address: str, max_batch_size: Optional[int] = None,
+                 search: bool = False) -> None:
     """Check the sweep here, ship it to the cluster, follow it; exits with the sweep's status."""
-    from .job_configs import compose_and_validate, launcher_setting, setting_key
+    from .job_catalog import JobCatalog
+    from .job_configs import setting_key
     from .storage.session import sweep_name_of
     from .watch import watch_line
 
     config = launcher.config
     settings = launcher.settings
-    jobs = sweep_jobs(arguments, max_batch_size)
-    composed = compose_and_validate(launcher, jobs, 0)
-    uris = {launcher_setting(cfg, "storage") for cfg in composed}
-    check_results_reachable(uris, address, setting_key(composed[0], "storage"))
+    jobs = sweep_jobs(arguments, max_batch_size, search)
+    catalog = JobCatalog(launcher)
+    catalog.check(jobs)
+    uris = {catalog.settings(job, num).get("storage") for num, job in enumerate(jobs)}
+    check_results_reachable(uris, address, setting_key(catalog.representative(jobs[0]), "storage"))
     env = forwarded_env(list(settings.get("job_env") or []))
     sweep_dir = str(config.hydra.sweep.dir)
     sweep_name = sweep_name_of(sweep_dir)

@@ -1,6 +1,8 @@
 """Hydra jobs -> Ray Tune trials: the one path every sweep takes, grid or search (sweep_spec.py).
 
-1. Compose and validate every job to check (one bad job stops the sweep before Ray starts).
+0. Say what the sweep does (a grid or a search, with what) and how many trials that makes: its first line.
+1. Check every job (one bad job stops the sweep before Ray starts), composing once per combination of
+   config-group choices (job_catalog.py), so a sweep of thousands of jobs starts in seconds.
 2. Agree on the metric and mode all trials optimise, and on the sweep's store (its name claimed there).
 3. Say how to watch it; connect to Ray; refuse requests no node can grant.
 4. Run one Tune experiment in `<sweep dir>/tune` (the same command resumes it).
@@ -18,11 +20,12 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from . import leaderboard
-from .job_configs import SweepError, compose_and_validate, compose_job, launcher_setting, setting_key
-from .resources import TrialResources, alive_node_capacities, check_fits, trial_resources
+from .job_catalog import JobCatalog
+from .job_configs import SweepError, setting_key
+from .resources import TrialResources, alive_node_capacities, check_fits
 from .sweep_folder import mark_ended
 from .sweep_spec import SweepSpec
-from .tune_trial import SweepPlan
+from .tune_trial import JobNumbers, SweepPlan
 from .watch import watch_line
 
 log = logging.getLogger(__name__)
@@ -47,9 +50,17 @@ def _prepare(launcher) -> tuple[DictConfig, Path]:
     return config, sweep_dir
 
 
-def _objective(composed: Sequence[DictConfig]) -> tuple[Optional[str], str]:
+# PBT: Tune checkpoints (copies of a job's state, one per epoch) kept per trial. Tune hands an exploiting
+# trial the donor's latest and a resumed driver each trial's latest its snapshot named: both are read within
+# an epoch or two, and a trial that finds one already rotated away resumes from its own state instead.
+PBT_CHECKPOINTS_KEPT = 4
+# Jobs listed one per line before launch; a larger sweep lists this many and counts the rest.
+MAX_LISTED = 50
+
+
+def _objective(settings: Sequence[dict]) -> tuple[Optional[str], str]:
     """The metric and mode every job's `hydra.launcher` names (one for the whole sweep)."""
-    pairs = {(launcher_setting(cfg, "metric"), str(launcher_setting(cfg, "mode", "auto"))) for cfg in composed}
+    pairs = {(job.get("metric"), str(job.get("mode", "auto") or "auto")) for job in settings}
     if len(pairs) != 1:
         raise SweepError(f"The jobs of one sweep must optimise the same metric, received {sorted(pairs, key=str)} "
                          f"(metric, mode). Sweep the metric in separate sweeps.")
@@ -60,13 +71,13 @@ def _objective(composed: Sequence[DictConfig]) -> tuple[Optional[str], str]:
     return metric, mode
 
 
-def _check_storage(composed: Sequence[DictConfig], sweep_dir: Path):
+def _check_storage(settings: Sequence[dict], sweep_dir: Path):
     """The store every trial uploads to, proven writable and the sweep's name claimed there before Ray
     starts: a bad URI, a missing bucket, missing credentials or a name another sweep owns stop it here."""
     from .storage import StorageError
     from .storage.sweep import SweepStorage
 
-    uris = {launcher_setting(cfg, "storage") for cfg in composed}
+    uris = {job.get("storage") for job in settings}
     try:
         return SweepStorage.check(uris, sweep_dir)
     except StorageError as error:
@@ -86,19 +97,6 @@ def _warn_if_results_stay_on_nodes(storage, num_nodes: int, key: str) -> None:
         print(f"Note: this Ray cluster has {num_nodes} nodes and {where}: trials that run on another node keep "
               f"their checkpoints and logs on that node's disk, and a trial retried elsewhere starts over. Unless "
               f"every node mounts that folder, set {key}=gs://BUCKET/PREFIX to collect them.", flush=True)
-
-
-class _TrialRequests:
-    """Resource requests per override list (a sampled value may change them, e.g. model=choice(...))."""
-
-    def __init__(self, launcher, known: dict):
-        self.launcher, self.cache = launcher, dict(known)
-
-    def of(self, overrides: Sequence[str]) -> TrialResources:
-        key = tuple(overrides)
-        if key not in self.cache:
-            self.cache[key] = trial_resources(compose_job(self.launcher, overrides, 0))
-        return self.cache[key]
 
 
 def _connect_and_check(settings: dict, requests: list[tuple[str, TrialResources]]) -> tuple[bool, int]:
@@ -123,15 +121,60 @@ def _disconnect(started: bool) -> None:
         ray.shutdown()
 
 
-def _instantiate_scheduler(config):
+def _instantiate(config, **extra):
     if config is None:
         return None
     from hydra.utils import instantiate
 
-    return instantiate(config)
+    try:
+        # Extras (Tune search-space objects, functions) passed to the built partial, not merged into the config.
+        return instantiate(config, _partial_=True)(**extra)
+    except Exception as error:  # noqa: BLE001 - a wrong argument in a searcher's or scheduler's config
+        raise SweepError(f"{config.get('_target_')} could not be built from its config ({config}): {error}") from None
+
+
+def clip_to_space(bounds: dict, config: dict) -> dict:
+    """PBT's custom_explore_fn: a perturbed value (x0.8, x1.2) stays inside the interval it was sampled from."""
+    chosen = config.get("overrides", {})
+    for key, (lower, upper, integer) in bounds.items():
+        if key in chosen:
+            value = min(max(chosen[key], lower), upper)
+            chosen[key] = int(round(value)) if integer else value
+    return config
+
+
+def _pbt_extras(spec: SweepSpec) -> dict:
+    """What PopulationBasedTraining needs from the search space: the values it may change, kept in their bounds."""
+    from functools import partial
+
+    from ray.tune.search.sample import Float, Integer
+
+    bounds = {}
+    for key, domain in spec.mutations.items():
+        if isinstance(domain, (Float, Integer)):
+            upper = domain.upper - 1 if isinstance(domain, Integer) else domain.upper  # randint's upper is exclusive
+            bounds[key] = (domain.lower, upper, isinstance(domain, Integer))
+    return {"hyperparam_mutations": {"overrides": dict(spec.mutations)}, "custom_explore_fn": partial(clip_to_space, bounds)}
+
+
+def _list_jobs(spec: SweepSpec, catalog: JobCatalog) -> None:
+    for index, (detail, job) in enumerate(zip(spec.details, spec.jobs_to_check)):
+        if index == MAX_LISTED:
+            log.info("\t... and %d more", len(spec.jobs_to_check) - MAX_LISTED)
+            break
+        log.info("\t%s  [%s]", detail, catalog.resources(job, spec.first_job_num + index).describe())
+
+
+def _distinct_requests(spec: SweepSpec, catalog: JobCatalog) -> list[tuple[str, TrialResources]]:
+    seen: dict[TrialResources, str] = {}
+    for index, (label, job) in enumerate(zip(spec.labels, spec.jobs_to_check)):
+        seen.setdefault(catalog.resources(job, spec.first_job_num + index), label)
+    return [(label, request) for request, label in seen.items()]
 
 
 def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
+    import random
+
     from hydra.core.singleton import Singleton
     from ray import tune
 
@@ -141,18 +184,27 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
     from .tuner import build_tuner
 
     config, sweep_dir = _prepare(launcher)
-    composed = compose_and_validate(launcher, spec.jobs_to_check, spec.first_job_num)
-    metric, mode = _objective(composed)
-    storage = _check_storage(composed, sweep_dir)
+    print(spec.summary, flush=True)
+    catalog = JobCatalog(launcher, spec.first_job_num)
+    catalog.check(spec.jobs_to_check, spec.labels if spec.space is not None else None, spec.extra_values)
+    settings_of_jobs = [catalog.settings(job, spec.first_job_num + index) for index, job in enumerate(spec.jobs_to_check)]
+    metric, mode = _objective(settings_of_jobs)
+    storage = _check_storage(settings_of_jobs, sweep_dir)
     _print_watch_line(sweep_dir, storage)
-    log.info("%s (%s, optimising %s %s)", spec.summary, sweep_dir, metric or "nothing", mode)
-    requests = _TrialRequests(launcher, {tuple(job): trial_resources(cfg) for job, cfg in zip(spec.jobs_to_check, composed)})
-    for detail, job in zip(spec.details, spec.jobs_to_check):
-        log.info("\t%s  [%s]", detail, requests.of(job).describe())
+    log.info("Sweep folder %s, optimising %s %s (%d job configs composed for %d jobs)", sweep_dir, metric or "nothing",
+             mode, catalog.num_composed, len(spec.jobs_to_check))
+    _list_jobs(spec, catalog)
     settings = _settings(launcher)
-    started, num_nodes = _connect_and_check(
-        settings, [(label, requests.of(job)) for label, job in zip(spec.labels, spec.jobs_to_check)])
-    _warn_if_results_stay_on_nodes(storage, num_nodes, setting_key(composed[0], "storage"))
+    scheduler_extras = _pbt_extras(spec) if spec.mutations else {}
+    if spec.mutations and spec.seed is not None:
+        random.seed(spec.seed)  # PBT explores with Python's random module, in this process
+    scheduler = _instantiate(spec.scheduler, **scheduler_extras)
+    search_alg = _instantiate(spec.search_alg)
+    if spec.mutations and metric is None:
+        raise SweepError("Population-based training compares trials on a metric: set hydra.launcher.metric.")
+    started, num_nodes = _connect_and_check(settings, _distinct_requests(spec, catalog))
+    _warn_if_results_stay_on_nodes(
+        storage, num_nodes, setting_key(catalog.representative(spec.jobs_to_check[0], spec.first_job_num), "storage"))
     try:
         plan = SweepPlan(
             hydra_context=launcher.hydra_context, task_function=launcher.task_function, config=config,
@@ -160,38 +212,55 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
             jobs=spec.jobs, space=spec.space,
             store_uri=None if storage is None else str(storage.store.uri),
             sweep_id=None if storage is None else storage.sweep_id,
+            # Every epoch: PBT may pick a donor at any report, and takes the donor's latest checkpoint.
+            checkpoint_interval=1 if spec.mutations else None,
         )
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan),
-                                        resources=lambda trial_config: requests.of(plan.overrides_of(trial_config)).placement())
+                                        resources=lambda trial_config: catalog.resources(plan.overrides_of(trial_config)).placement())
         describe = lambda trial_config: " ".join(filter_overrides(plan.overrides_of(trial_config)))  # noqa: E731
         verbose = int(settings.get("verbose", 1))
         progress = SweepProgress(metric, mode, describe, quiet=verbose == 0)
         tuner = build_tuner(
             sweep_dir, trainable, spec.param_space, spec.record, metric=metric, mode=mode,
-            num_samples=spec.num_samples, scheduler=_instantiate_scheduler(spec.scheduler), seed=spec.seed,
+            num_samples=spec.num_samples, scheduler=scheduler, search_alg=search_alg, seed=spec.seed,
+            checkpoints_kept=PBT_CHECKPOINTS_KEPT if spec.mutations else None,
             max_concurrent_trials=settings.get("max_concurrent_trials"),
             # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
             max_failures=int(settings.get("max_failures", 2)), verbose=max(verbose, 1),
-            name_of=lambda trial: f"job_{plan.job_of(trial.config, trial.trial_id)[0]}",
+            name_of=JobNumbers(plan, sweep_dir).name_of,
             progress_reporter=progress,
         )
         result_grid = tuner.fit()
         outcomes = {}
+        scheduler_name = str(spec.scheduler["_target_"]).rsplit(".", 1)[-1] if spec.scheduler else None
         for trial, result in trials_with_results(result_grid):
-            num, overrides = plan.job_of(result.config or trial.config, trial.trial_id)
-            index = num - spec.first_job_num
-            sweep_config = composed[index] if spec.jobs is not None else compose_job(launcher, overrides, num)
-            outcomes[num] = outcome(trial, result, num, sweep_config, metric, mode, progress.interrupted(trial.trial_id))
-        for index, sweep_config in enumerate(composed if spec.jobs is not None else []):
-            outcomes.setdefault(spec.first_job_num + index, never_started(spec.first_job_num + index, sweep_config))
+            num, overrides = plan.job_of(result.config or trial.config, trial.trial_id, trial.custom_trial_name)
+            outcomes[num] = outcome(trial, result, num, catalog.job_view(overrides, num), metric, mode,
+                                    progress.interrupted(trial.trial_id), scheduler_name)
+        for index, overrides in enumerate(spec.jobs or []):
+            num = spec.first_job_num + index
+            if num not in outcomes:
+                outcomes[num] = never_started(num, catalog.job_view(overrides, num))
     finally:
         _disconnect(started)
     rows = [outcomes[num][0] for num in sorted(outcomes)]
     _finish(rows, metric, mode, sweep_dir, storage)
     if not any(row.status == "INTERRUPTED" for row in rows):
         mark_ended(sweep_dir, {row.job: row.status for row in rows})
+        if spec.mutations:
+            _delete_pbt_checkpoints(sweep_dir)
     _raise_if_unfinished(rows, sweep_dir)
     return [outcomes[num][1] for num in sorted(outcomes)]
+
+
+def _delete_pbt_checkpoints(sweep_dir: Path) -> None:
+    """Every trial ended: the copies of job states PBT exchanged are no longer needed (each job keeps its own)."""
+    import shutil
+
+    from .sweep_folder import EXPERIMENT
+
+    for folder in (sweep_dir / EXPERIMENT).glob("*/checkpoint_*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _finish(rows: list, metric: Optional[str], mode: str, sweep_dir: Path, storage=None) -> None:

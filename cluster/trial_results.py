@@ -8,13 +8,13 @@ INTERRUPTED (the sweep was stopped, e.g. Ctrl-C, before it ended: rerunning the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 
 from . import leaderboard
 from .job_configs import task_config
-from .tune_trial import DONE_KEY, returned_value
+from .tune_trial import DONE_KEY, LINEAGE_KEY, returned_value
 
 
 def _best_reported(history, metric: Optional[str], mode: str) -> tuple[Optional[float], Optional[int], Optional[int]]:
@@ -38,11 +38,77 @@ def _status(trial, last: dict, interrupted: bool) -> str:
     return "STOPPED"
 
 
-def outcome(trial, result, num: int, sweep_config, metric: Optional[str], mode: str,
-            interrupted: bool = False) -> tuple[leaderboard.Row, JobReturn]:
+def _events(status: str, epochs: Optional[int], last: dict, scheduler: Optional[str]) -> list[str]:
+    """What happened to the trial besides training: where PBT copied it from, where a scheduler stopped it."""
+    import json
+
+    events = []
+    lineage = last.get(LINEAGE_KEY)
+    for entry in json.loads(lineage) if isinstance(lineage, str) else []:
+        before = dict(item.split("=", 1) for item in entry.get("overrides_before") or [] if "=" in item)
+        after = dict(item.split("=", 1) for item in entry.get("overrides") or [] if "=" in item)
+        changed = ", ".join(f"{key} {before.get(key, '-')} -> {value}" for key, value in after.items() if before.get(key) != value)
+        events.append(f"exploited job {entry.get('job')} at its epoch {entry.get('epoch')}" + (f" ({changed})" if changed else ""))
+    if status == "STOPPED":
+        events.append(f"stopped by {scheduler or 'the scheduler'} after epoch {epochs if epochs is not None else '?'}")
+    return events
+
+
+class JobView:
+    """What a row and a JobReturn need of a job: its folder and overrides at once, its config (costly to build
+    for each of thousands of jobs) only when something reads the JobReturn's cfg or hydra_cfg."""
+
+    def __init__(self, overrides: list, job_dir: str, task_name: str, make_config: Callable[[], Any]):
+        self.overrides, self.job_dir, self.task_name, self.make_config = overrides, job_dir, task_name, make_config
+
+    @classmethod
+    def of(cls, sweep_config) -> "JobView":
+        return cls(list(sweep_config.hydra.overrides.task), f"{sweep_config.hydra.sweep.dir}/{sweep_config.hydra.sweep.subdir}",
+                   str(sweep_config.hydra.job.name), lambda: sweep_config)
+
+
+class _LazyJobReturn(JobReturn):
+    """Hydra's JobReturn whose cfg (the task's config) and hydra_cfg are built on first access."""
+
+    def __init__(self, job: JobView, **kwargs):
+        self._job, self._built = job, None
+        super().__init__(cfg=None, hydra_cfg=None, **kwargs)
+
+    def _configs(self):
+        if self._built is None:
+            sweep_config = self._job.make_config()
+            self._built = (task_config(sweep_config), sweep_config)
+        return self._built
+
+    @property
+    def cfg(self):
+        return self._configs()[0]
+
+    @cfg.setter
+    def cfg(self, value) -> None:
+        if value is not None:
+            self._built = (value, self._configs()[1])
+
+    @property
+    def hydra_cfg(self):
+        return self._configs()[1]
+
+    @hydra_cfg.setter
+    def hydra_cfg(self, value) -> None:
+        if value is not None:
+            self._built = (self._configs()[0], value)
+
+
+def _job_return(job: JobView) -> JobReturn:
+    return _LazyJobReturn(job, overrides=job.overrides, working_dir=job.job_dir, task_name=job.task_name)
+
+
+def outcome(trial, result, num: int, job: "JobView", metric: Optional[str], mode: str,
+            interrupted: bool = False, scheduler: Optional[str] = None) -> tuple[leaderboard.Row, JobReturn]:
     """The leaderboard row and the JobReturn of one trial."""
-    job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
-    overrides = list(sweep_config.hydra.overrides.task)
+    job = job if isinstance(job, JobView) else JobView.of(job)
+    job_dir = Path(job.job_dir)
+    overrides = list(job.overrides)
     last = result.metrics or {}
     returned = returned_value(last)
     value, best_epoch, epochs = _best_reported(result.metrics_dataframe, metric, mode)
@@ -60,12 +126,9 @@ def outcome(trial, result, num: int, sweep_config, metric: Optional[str], mode: 
         # The sweep's store names it later (pipeline); a task may return a path of its own.
         checkpoint=str(job_dir / returned["checkpoint"]) if isinstance(returned, dict) and returned.get("checkpoint") else None,
         # Tune adds the address of the node that sent each result.
-        node=last.get("node_ip"), error=error,
+        node=last.get("node_ip"), error=error, events=_events(status, epochs, last, scheduler),
     )
-    job_return = JobReturn(
-        overrides=overrides, cfg=task_config(sweep_config), hydra_cfg=sweep_config, working_dir=str(job_dir),
-        task_name=str(sweep_config.hydra.job.name),
-    )
+    job_return = _job_return(job)
     if status in ("FAILED", "INTERRUPTED"):
         job_return.status = JobStatus.FAILED
         job_return._return_value = result.error or RuntimeError(f"job #{num} was interrupted before it ended")
@@ -79,14 +142,12 @@ def trials_with_results(result_grid) -> list[tuple[Any, Any]]:
     return list(zip(result_grid._experiment_analysis.trials, result_grid))
 
 
-def never_started(num: int, sweep_config) -> tuple[leaderboard.Row, JobReturn]:
+def never_started(num: int, job: "JobView") -> tuple[leaderboard.Row, JobReturn]:
     """A job of the grid whose trial the run never created (it was interrupted first)."""
-    job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
-    overrides = list(sweep_config.hydra.overrides.task)
+    job = job if isinstance(job, JobView) else JobView.of(job)
     row = leaderboard.Row(job=num, trial_id="", status="INTERRUPTED", value=None, best_epoch=None, epochs=None,
-                          wall_time_s=None, overrides=" ".join(filter_overrides(overrides)), job_dir=str(job_dir),
+                          wall_time_s=None, overrides=" ".join(filter_overrides(job.overrides)), job_dir=job.job_dir,
                           checkpoint=None)
-    job_return = JobReturn(overrides=overrides, cfg=task_config(sweep_config), hydra_cfg=sweep_config,
-                           working_dir=str(job_dir), task_name=str(sweep_config.hydra.job.name))
+    job_return = _job_return(job)
     job_return.status, job_return._return_value = JobStatus.FAILED, RuntimeError(f"job #{num} never started")
     return row, job_return

@@ -2,6 +2,14 @@
 run the task function with the trial context it can report epochs through (trial_context.py), and send
 its result to Tune. A task that resumes from its own saved state (the app's business) continues there.
 
+Under population-based training (SweepPlan.checkpoint_interval set) the trial also snapshots the job's
+resumable state (the paths the task names in report_epoch) as its Tune checkpoint every few epochs; a trial
+that PBT restarts from another trial's checkpoint gets those files in its own job folder before the task
+runs, so the task resumes from them as after any restart, with the explored values in its overrides. The
+exploit is recorded in trial.json (`lineage`) and sent with the final report. Other sweeps use no Tune
+checkpoint at all (after a killed driver Tune would restore one its last snapshot named, which rotation
+may have deleted); PBT keeps every checkpoint it took (see tuner.py).
+
 Mirrors what Hydra's own launchers do on a worker (Singleton state shipped over, setup_globals, run_job),
 so the job sees the same config, output folder and hydra.job.num/id as under the basic launcher.
 """
@@ -26,6 +34,10 @@ TRIAL_RECORD = "trial.json"
 # Final-report keys (besides the metric): the task function's return value and a marker that the job ended.
 RETURN_KEY = "return_value"
 DONE_KEY = "job_finished"
+# Final-report key: the trial's lineage under PBT (JSON list of exploits), for the leaderboard.
+LINEAGE_KEY = "lineage"
+# Inside a PBT checkpoint: who took it (trial, job, epoch, overrides) and which paths of the job folder it holds.
+HANDOVER = "handover"
 # A trial's start never waits longer than this for the store (it may be unreachable for a while).
 STORE_DEADLINE_S = 30.0
 
@@ -46,18 +58,52 @@ class SweepPlan:
     # The sweep's store (absolute URI) and the id its driver claimed the sweep's name with; None: no store.
     store_uri: Optional[str] = None
     sweep_id: Optional[str] = None
+    # Population-based training: snapshot the job's state as a Tune checkpoint every this many epochs.
+    checkpoint_interval: Optional[int] = None
 
     def overrides_of(self, trial_config: dict) -> list[str]:
         if self.jobs is not None:
             return list(self.jobs[int(trial_config["job"])])
         return trial_overrides(self.space, trial_config)
 
-    def job_of(self, trial_config: dict, trial_id: str) -> tuple[int, list[str]]:
+    def job_of(self, trial_config: dict, trial_id: str, trial_name: Optional[str] = None) -> tuple[int, list[str]]:
         """(hydra.job.num, overrides) of the trial."""
         if self.jobs is not None:
             return self.initial_job_idx + int(trial_config["job"]), self.overrides_of(trial_config)
-        # Tune numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
+        if trial_name and trial_name.startswith("job_") and trial_name[4:].isdigit():
+            return int(trial_name[4:]), self.overrides_of(trial_config)  # numbered by the driver (JobNumbers)
+        # Tune's random search numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
         return self.initial_job_idx + int(trial_id.rsplit("_", 1)[-1]), self.overrides_of(trial_config)
+
+
+class JobNumbers:
+    """hydra.job.num of each trial of a search, given when Tune creates it (its name, job_<num>, is kept across
+    restores). Tune's random search names trials by a counter, which is used as it is; a searcher's trials
+    have random ids, so they are numbered in creation order, after every job folder the sweep already has."""
+
+    def __init__(self, plan: SweepPlan, sweep_dir: Path):
+        self.plan, self.sweep_dir = plan, Path(sweep_dir)
+        self.given: dict[str, int] = {}
+        self.next: Optional[int] = None
+
+    def __getstate__(self) -> dict:
+        # Pickled into Tune's experiment state: a restored driver counts on from the folders there are then.
+        return {**self.__dict__, "next": None}
+
+    def _first_free(self) -> int:
+        taken = [int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit()]
+        taken += [int(path.name[4:]) for path in self.sweep_dir.glob("tune/job_*") if path.name[4:].isdigit()]
+        return max([self.plan.initial_job_idx - 1, *taken, *self.given.values()]) + 1
+
+    def name_of(self, trial) -> str:
+        if trial.trial_id not in self.given:
+            suffix = trial.trial_id.rsplit("_", 1)[-1]
+            if self.plan.jobs is not None or suffix.isdigit():
+                self.given[trial.trial_id] = self.plan.job_of(trial.config, trial.trial_id)[0]
+            else:
+                number = self._first_free() if self.next is None else self.next
+                self.given[trial.trial_id], self.next = number, number + 1
+        return f"job_{self.given[trial.trial_id]}"
 
 
 def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str):
@@ -124,17 +170,29 @@ class _TrialStore:
             print(f"[raylaunch] the trial's record was not stored ({error}); the job's own files are", flush=True)
 
 
-def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str], stored: Optional[_TrialStore]) -> dict:
+def _read_record(job_dir: Path, stored: Optional[_TrialStore]) -> Optional[dict]:
+    """The trial's record, from its job folder or, when the store's has seen more attempts, the store's."""
+    record_file = job_dir / TRIAL_RECORD
+    try:
+        record = json.loads(record_file.read_text()) if record_file.is_file() else None
+    except ValueError:
+        record = None
+    from_store = stored.read() if stored is not None else None
+    if record is None or (from_store and len(from_store.get("attempts", [])) > len(record.get("attempts", []))):
+        record = from_store
+        if record is not None:
+            record.pop("sweep_id", None)
+    return record
+
+
+def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str], stored: Optional[_TrialStore],
+                    inherited: Optional[dict] = None) -> dict:
     """Where and as what this attempt runs: node, pid, GPUs (tests and post-mortems read this). Earlier
     attempts on other nodes are known from the store's copy of the record."""
     import ray
 
     record_file = job_dir / TRIAL_RECORD
-    record = json.loads(record_file.read_text()) if record_file.is_file() else None
-    from_store = stored.read() if stored is not None else None
-    if record is None or (from_store and len(from_store.get("attempts", [])) > len(record.get("attempts", []))):
-        record = from_store or {"attempts": []}
-        record.pop("sweep_id", None)
+    record = _read_record(job_dir, stored) or {"attempts": []}
     context = ray.get_runtime_context()
     attempt = {
         "pid": os.getpid(),
@@ -147,6 +205,9 @@ def _record_attempt(job_dir: Path, trial_id: str, overrides: list[str], stored: 
         "started": time.time(),
     }
     record.update(trial_id=trial_id, overrides=overrides, log=str(job_dir / TRIAL_LOG))
+    if inherited is not None:
+        attempt["inherited"] = inherited
+        record.setdefault("lineage", []).append(inherited)
     record["attempts"].append(attempt)
     record_file.write_text(json.dumps(record, indent=1))
     if stored is not None:
@@ -180,6 +241,94 @@ def _finished_before(job_dir: Path, trial_id: str, overrides: list[str], stored:
     return None
 
 
+def _take_over(job_dir: Path, trial_id: str, overrides: list[str], stored: Optional[_TrialStore]) -> Optional[dict]:
+    """PBT: when Tune starts this trial from another trial's checkpoint (an exploit), put that trial's state
+    files into this job's folder, in place of its own. A checkpoint of this very trial (a retry, a resumed
+    driver) or one already taken over changes nothing: the task resumes from its own state."""
+    import shutil
+
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    try:
+        handover = (checkpoint.get_metadata() or {}).get(HANDOVER)
+    except Exception as error:  # noqa: BLE001 - e.g. rotated away (tuner.py): keep this job's own state
+        print(f"[raylaunch] checkpoint {checkpoint.path} cannot be read ({error}); the job resumes from its own state",
+              flush=True)
+        return None
+    if not handover or handover.get("trial_id") == trial_id:
+        return None
+    record = _read_record(job_dir, stored) or {}
+    if any(entry.get("checkpoint") == checkpoint.path for entry in record.get("lineage", [])):
+        return None
+    with checkpoint.as_directory() as folder:
+        for relative in handover["paths"]:
+            source, target = Path(folder) / relative, job_dir / relative
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            if source.is_dir():
+                shutil.copytree(source, target)
+            elif source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    inherited = {"job": handover["job"], "trial_id": handover["trial_id"], "epoch": handover["epoch"],
+                 "overrides_before": record.get("overrides"), "overrides": overrides, "checkpoint": checkpoint.path,
+                 "time": time.time()}
+    print(f"[raylaunch] exploit: continuing from job #{handover['job']}'s state at epoch {handover['epoch']} "
+          f"(its {' '.join(handover['overrides'])}), with {' '.join(overrides)}", flush=True)
+    return inherited
+
+
+class _StateSnapshots:
+    """PBT: the job's state as a Tune checkpoint every `interval` epochs (hard links: the task replaces its
+    state files rather than rewriting them, so a link keeps the epoch's version)."""
+
+    def __init__(self, job_dir: Path, interval: int, info: dict):
+        self.job_dir, self.interval, self.info = job_dir, max(1, int(interval)), info
+
+    def checkpoint(self, epoch: int, paths: list[str]):
+        import shutil
+        import tempfile
+
+        from ray.tune import Checkpoint
+
+        if epoch % self.interval or not paths:
+            return None, None
+        relative = []
+        for path in paths:
+            path = Path(path)
+            path = path if path.is_absolute() else self.job_dir / path
+            try:
+                relative.append(str(path.resolve().relative_to(self.job_dir.resolve())))
+            except ValueError:
+                raise RuntimeError(f"report_epoch(state=...) names {path}, which is outside the job folder {self.job_dir}") from None
+        folder = Path(tempfile.mkdtemp(prefix=".pbt-", dir=self.job_dir))
+        for name in relative:
+            source, target = self.job_dir / name, folder / name
+            if source.is_dir():
+                shutil.copytree(source, target, copy_function=_link_or_copy)
+            elif source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(source, target)
+        checkpoint = Checkpoint.from_directory(str(folder))
+        checkpoint.set_metadata({HANDOVER: {**self.info, "epoch": epoch, "paths": relative}})
+        return checkpoint, folder
+
+
+def _link_or_copy(source, target) -> None:
+    import os
+    import shutil
+
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def _as_json(value: Any) -> Optional[str]:
     """One string, not a nested dict: Tune would print and log every nested key as its own column."""
     try:
@@ -194,10 +343,13 @@ def returned_value(result_metrics: dict) -> Any:
     return json.loads(text) if isinstance(text, str) else None
 
 
-def _final_report(value: Any, held_back: dict, metric: Optional[str]) -> dict:
+def _final_report(value: Any, held_back: dict, metric: Optional[str], lineage: Optional[list] = None) -> dict:
     """The trial's last report: the task's return value, the held-back last epoch if there was one, and
     the metric (from that epoch, else from the return value: a number, or a dict holding the metric)."""
     final = {DONE_KEY: True, RETURN_KEY: _as_json(value), **held_back}
+    if lineage:
+        final[LINEAGE_KEY] = _as_json([{key: entry.get(key) for key in ("job", "epoch", "overrides_before", "overrides")}
+                                       for entry in lineage])
     if metric is not None and metric not in final:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             final[metric] = float(value)
@@ -217,7 +369,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     from .trial_context import TrialInfo, enter_trial, leave_trial
 
     trial_id = tune.get_context().get_trial_id()
-    num, overrides = plan.job_of(config, trial_id)
+    num, overrides = plan.job_of(config, trial_id, tune.get_context().get_trial_name())
     Singleton.set_state(plan.singleton_state)
     setup_globals()
     sweep_config, job_dir = compose(plan, overrides, num, trial_id)
@@ -230,23 +382,33 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
               f"again, the job is not rerun", flush=True)
         tune.report(finished)
         return
-    attempt = _record_attempt(job_dir, trial_id, overrides, stored)
+    inherited = _take_over(job_dir, trial_id, overrides, stored) if plan.checkpoint_interval else None
+    attempt = _record_attempt(job_dir, trial_id, overrides, stored, inherited)
     # Relative paths in the job config mean the same as for a local Hydra job (Tune runs the trial in its own folder).
     runtime_cwd = str(sweep_config.hydra.runtime.cwd)
     if os.path.isdir(runtime_cwd):
         os.chdir(runtime_cwd)
 
     held_back: dict = {}
+    snapshots = _StateSnapshots(job_dir, plan.checkpoint_interval, {"trial_id": trial_id, "job": num, "overrides": overrides}) \
+        if plan.checkpoint_interval else None
 
-    def report(epoch: int, metrics: dict, last: bool) -> None:
+    def report(epoch: int, metrics: dict, last: bool, state_paths: list) -> None:
         if last:
             # Sent with the job's result after its final work: a scheduler that ends trials at their last
             # epoch (ASHA at max_t) would otherwise stop it before the task returns.
             held_back.update(metrics, epoch=epoch)
             return
-        tune.report({**metrics, "epoch": epoch})
+        checkpoint, folder = snapshots.checkpoint(epoch, state_paths) if snapshots else (None, None)
+        try:
+            tune.report({**metrics, "epoch": epoch}, checkpoint=checkpoint)
+        finally:
+            if folder is not None:  # Tune copied it into the experiment's folder
+                import shutil
 
-    enter_trial(TrialInfo(sweep_id=plan.sweep_id, gpu_ids=tuple(attempt["gpu_ids"])), report)
+                shutil.rmtree(folder, ignore_errors=True)
+
+    enter_trial(TrialInfo(sweep_id=plan.sweep_id, gpu_ids=tuple(attempt["gpu_ids"]), inherited=inherited), report)
     try:
         result = run_job(
             hydra_context=plan.hydra_context,
@@ -263,6 +425,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         _record_end(job_dir, stored)
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
 
-    final = _final_report(result._return_value, held_back, plan.metric)
+    lineage = (_read_record(job_dir, None) or {}).get("lineage")
+    final = _final_report(result._return_value, held_back, plan.metric, lineage)
     _record_end(job_dir, stored, final)
     tune.report(final)

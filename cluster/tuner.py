@@ -1,6 +1,7 @@
 """The Ray Tune experiment of a sweep: built new, or restored from the sweep folder when the same sweep is
-run again, with the settings every sweep shares (one process per trial, retries, the sweep's own
-progress view, no Tune checkpoints)."""
+run again (the searcher's and scheduler's state with it: Tune saves both in the experiment folder), with the
+settings every sweep shares (one process per trial, retries, the sweep's own progress view, no Tune
+checkpoints except under population-based training)."""
 
 from __future__ import annotations
 
@@ -37,15 +38,19 @@ def build_tuner(
     mode: str,
     num_samples: int,
     scheduler: Any,
+    search_alg: Any,
     seed: Optional[int],
+    checkpoints_kept: Optional[int],
     max_concurrent_trials: Optional[int],
     max_failures: int,
     verbose: int,
     name_of: Callable[[Any], str],
     progress_reporter: Any,
 ):
-    """Trials never use Tune checkpoints: a job resumes from its own saved state, and after a killed driver
-    Tune would restore from a checkpoint its last snapshot named, which rotation may have deleted."""
+    """Trials use no Tune checkpoints, except under PBT: a job resumes from its own saved state, and after a
+    killed driver Tune would restore from a checkpoint its last snapshot named, which rotation may have
+    deleted. PBT needs them to copy one trial into another: `checkpoints_kept` per trial (see
+    sweep_pipeline.PBT_CHECKPOINTS_KEPT), all deleted when the sweep ends."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -56,9 +61,10 @@ def build_tuner(
                                   param_space=param_space)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    # A generator of its own: with the global numpy RNG, whatever else draws from it between trials (the
-    # scheduler, Ray's internals) shifts the samples; its own RandomState makes a seed name one list of trials.
-    search_alg = BasicVariantGenerator(random_state=seed) if seed is not None else None
+    if search_alg is None and seed is not None:
+        # A generator of its own: with the global numpy RNG, whatever else draws from it between trials (the
+        # scheduler, Ray's internals) shifts the samples; its own RandomState makes a seed name one list of trials.
+        search_alg = BasicVariantGenerator(random_state=seed)
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -78,6 +84,7 @@ def build_tuner(
             name=EXPERIMENT,
             storage_path=str(sweep_dir),
             failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
             verbose=verbose,
             progress_reporter=progress_reporter,
             callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],

@@ -54,6 +54,7 @@ def train(
     from .callbacks import BestTracker, EpochState, ThroughputLogger, build_callbacks, progress_record
     from .datasets import load_data
     from .hparams import session_callbacks
+    from .hyperparameter_changes import apply_changes
     from .models import build_model, compile_model
     from .optimizers import build_optimizer
     from .pipeline import build_pipelines
@@ -105,6 +106,12 @@ def train(
     stages: list[dict] = list(state.get("stages") or []) if state else []
     if not stages:  # a new job, or state written before stages were recorded
         stages = [{"name": "train", "first_epoch": 1, "learning_rate": learning_rate, "trainable_weights": len(model.trainable_weights)}]
+    # lr, optimizer.* and model.dropout may differ from the resumed state's (population-based training
+    # explores them): the new values apply from the next epoch on, and the stage records them.
+    stage_lr = planned[min(len(stages), len(planned)) - 1][2]
+    with strategy.scope():
+        apply_changes(model, cfg, stages[-1], stage_lr, lambda new_lr: build_schedule(
+            cfg.get("lr_schedule"), new_lr, planned[min(len(stages), len(planned)) - 1][1] * steps), len(history), bool(state))
 
     def stage_callbacks() -> list:
         # New callbacks per fit, as after a resume: early stopping and plateau counting start again, the

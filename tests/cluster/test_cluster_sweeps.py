@@ -199,12 +199,14 @@ def test_a_seed_draws_the_same_trials_whatever_the_scheduler(tmp_path, two_node_
 
 
 @pytest.mark.slow  # about 1 minute idle; run with `pytest -m slow`
-def test_killed_driver_of_a_sampled_search_is_resumed_with_the_same_trials(tmp_path, two_node_cluster):
+@pytest.mark.parametrize("searcher", [[], ["hparams_search=optuna"]], ids=["random", "optuna"])
+def test_killed_driver_of_a_sampled_search_is_resumed_with_the_same_trials(tmp_path, two_node_cluster, searcher):
     """Resuming a search must not draw new samples: the trials already started keep their values, the
-    finished one is not run again, and the search still ends with num_samples trials."""
+    finished one is not run again, and the search still ends with num_samples trials (Optuna's study, saved
+    by Tune with the experiment, is restored with it)."""
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
-    args = ["lr=tag(log,interval(1e-4,1e-2))", "hydra.sweeper.num_samples=3", "hydra.sweeper.seed=5",
+    args = [*searcher, "lr=tag(log,interval(1e-4,1e-2))", "hydra.sweeper.num_samples=3", "hydra.sweeper.seed=5",
             "model=cnn", "trainer.epochs=6", "data.max_train_samples=300", "storage.uri=null",
             "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false",
             "hydra.launcher.max_concurrent_trials=1"]
