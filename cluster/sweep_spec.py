@@ -104,16 +104,21 @@ def _is_pbt(cls) -> bool:
     return cls is not None and issubclass(getattr(cls, "_cls", cls), PopulationBasedTraining)
 
 
-def _check_searcher_forms(space: SearchSpace, searcher) -> None:
-    """A model-based searcher proposes every value itself: a grid dimension is not something it can sample."""
+def _grid_as_choices(space: SearchSpace, searcher) -> list[str]:
+    """A model-based searcher proposes every value itself and cannot run a grid: under one, a comma list
+    (`model=cnn,lstm`) becomes a choice it searches over, as Hydra's Optuna sweeper treats it, and
+    hydra.sweeper.num_samples counts trials in all, not per value. Returns what was turned, for the summary."""
     if searcher is None or not space.grid:
-        return
-    key, values = next(iter(space.grid.items()))
-    raise SweepError(
-        f"`{space.typed[key]}` is a grid list (every value runs), and {_name(searcher)} (hydra.sweeper.search_alg) "
-        f"proposes every value itself, so it cannot run a grid. Write '{key}=choice({','.join(values)})' to let it "
-        f"choose {key} per trial, or run one search per value ({key}={values[0]}, then {key}={values[-1]}, ...)."
-    )
+        return []
+    from ray import tune
+
+    turned = []
+    for key, values in list(space.grid.items()):
+        space.sampled[key] = tune.choice(list(values))
+        space.extremes[key] = list(values)  # every value is checked before launch
+        turned.append(space.typed[key])
+        del space.grid[key]
+    return turned
 
 
 def _check_pbt(space: SearchSpace, searcher, scheduler, mutable: Sequence[str], num_samples: int) -> dict:
@@ -145,7 +150,7 @@ def search_spec(arguments: Sequence[str], settings: SearchSettings) -> SweepSpec
         raise SweepError(f"hydra.sweeper.num_samples must be at least 1, received {num_samples}.")
     searcher = target_class(settings.search_alg, "search_alg") if settings.search_alg is not None else None
     scheduler = target_class(settings.scheduler, "scheduler") if settings.scheduler is not None else None
-    _check_searcher_forms(space, searcher)
+    as_choices = _grid_as_choices(space, searcher)
     mutations = _check_pbt(space, searcher, scheduler, settings.mutable, num_samples) if _is_pbt(scheduler) else {}
     samples = representative_overrides(space)
     num_trials = space.num_trials(num_samples)
@@ -168,6 +173,8 @@ def search_spec(arguments: Sequence[str], settings: SearchSettings) -> SweepSpec
         seed=settings.seed,
         mutations=mutations,
         summary=f"Search: {num_trials} trial{'s' if num_trials != 1 else ''} on Ray Tune ({grid}), {how}; sampled: "
-                f"{', '.join(space.typed[key] for key in space.sampled) or '-'}",
+                f"{', '.join(space.typed[key] for key in space.sampled) or '-'}"
+                + (f" ({', '.join(as_choices)}: searched as a choice, {_name(searcher)} proposes every value itself)"
+                   if as_choices else ""),
         extra_values=[(key, value, space.typed[key]) for key, values in space.extremes.items() for value in values],
     )

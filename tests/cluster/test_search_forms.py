@@ -45,13 +45,16 @@ def test_every_override_form_in_a_random_search():
     assert spec.summary.startswith("Search: 6 trials on Ray Tune (2 grid points (model) x 3 samples), random draws")
 
 
-def test_a_grid_list_under_a_model_based_searcher_says_what_to_write():
-    with pytest.raises(SweepError) as error:
-        search_spec(["lr=interval(1e-4,1e-2)", "model=cnn,lstm"], SearchSettings(num_samples=4, search_alg=OPTUNA))
-    assert "`model=cnn,lstm` is a grid list" in str(error.value) and "OptunaSearch" in str(error.value)
-    assert "model=choice(cnn,lstm)" in str(error.value)
-    spec = search_spec(["lr=interval(1e-4,1e-2)", "model=choice(cnn,lstm)"], SearchSettings(num_samples=4, search_alg=OPTUNA))
-    assert spec.summary.startswith("Search: 4 trials on Ray Tune (4 samples), OptunaSearch")
+def test_a_grid_list_under_a_model_based_searcher_is_searched_as_a_choice():
+    """As Hydra's Optuna sweeper does: the searcher proposes every value itself (it cannot run a grid), so
+    `model=cnn,lstm` becomes a choice, every value checked before launch, and the first line says so."""
+    spec = search_spec(["lr=interval(1e-4,1e-2)", "model=cnn,lstm"], SearchSettings(num_samples=24, search_alg=OPTUNA))
+    assert spec.space.grid == {} and set(spec.space.sampled) == {"lr", "model"}
+    assert spec.space.extremes["model"] == ["cnn", "lstm"]
+    assert spec.summary.startswith("Search: 24 trials on Ray Tune (24 samples), OptunaSearch")
+    assert "model=cnn,lstm: searched as a choice, OptunaSearch proposes every value itself" in spec.summary
+    same = search_spec(["lr=interval(1e-4,1e-2)", "model=choice(cnn,lstm)"], SearchSettings(num_samples=24, search_alg=OPTUNA))
+    assert same.summary.startswith("Search: 24 trials on Ray Tune (24 samples), OptunaSearch")
 
 
 @pytest.mark.parametrize("arguments, message", [
