@@ -122,27 +122,3 @@ def representative_overrides(space: SearchSpace) -> list[list[str]]:
         sampled = {key: domain.sample() for key, domain in space.sampled.items()}
         jobs.append(trial_overrides(space, {"overrides": {**combination, **sampled}}))
     return jobs
-
-
-def check_group_options(arguments: Sequence[str], repository) -> None:
-    """A config-group option the sweep names must exist. Hydra skips a missing option of an `optional` group
-    without a word (`hparams_search=optna` would run no search at all); here it stops the sweep, listing the
-    options there are."""
-    from hydra.core.object_type import ObjectType
-
-    from .job_configs import SweepError
-
-    if repository is None:
-        return
-    for override in _parse(arguments):
-        group = override.key_or_group
-        if override.is_delete() or override.package is not None or not repository.group_exists(group):
-            continue
-        value = override.value()
-        names = list(override.sweep_string_iterator()) if override.is_sweep_override() else \
-            [str(item) for item in value] if isinstance(value, list) else [str(value)]
-        options = repository.get_group_options(group, results_filter=ObjectType.CONFIG)
-        for name in names:
-            if name not in options and name not in ("null", "None"):
-                raise SweepError(f"{override.input_line}: Could not find '{group}/{name}'. Available options in "
-                                 f"'{group}': {', '.join(sorted(options))}.")

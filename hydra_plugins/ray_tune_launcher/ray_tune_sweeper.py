@@ -37,10 +37,8 @@ class RayTuneSweeper(BasicSweeper):
             super().validate_batch_is_legal(batch)
 
     def sweep(self, arguments: List[str]) -> Any:
-        from cluster.search_space import asks_for_search, check_group_options
+        from cluster.search_space import asks_for_search
         from cluster.submit import submission_address
-
-        check_group_options(arguments, getattr(self.hydra_context.config_loader, "repository", None))
 
         search = asks_for_search(arguments, self.num_samples, self.search_alg, self.scheduler)
         address = submission_address(getattr(self.launcher, "settings", {}).get("submit"))

@@ -206,8 +206,9 @@ def test_killed_driver_of_a_sampled_search_is_resumed_with_the_same_trials(tmp_p
     by Tune with the experiment, is restored with it)."""
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
+    # Epochs long enough that job 1, caught after 2 epochs, cannot end before the driver's kill lands.
     args = [*searcher, "lr=tag(log,interval(1e-4,1e-2))", "hydra.sweeper.num_samples=3", "hydra.sweeper.seed=5",
-            "model=cnn", "trainer.epochs=6", "data.max_train_samples=300", "storage.uri=null",
+            "model=cnn", "trainer.epochs=8", "data.max_train_samples=1500", "storage.uri=null",
             "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false",
             "hydra.launcher.max_concurrent_trials=1"]
     _kill_driver_once_job_0_ended_and_job_1_ran_2_epochs(args, sweep_dir, two_node_cluster)
