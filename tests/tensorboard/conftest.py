@@ -114,7 +114,9 @@ def sweep(tmp_path_factory):
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         # The command to watch it comes first, before any trial starts.
-        assert result.stdout.startswith(f"Watch it: tensorboard --logdir {root}"), result.stdout[:500]
+        # The sweep says what it runs first (issue 14), then the command to watch it, before any trial starts.
+        first, second = result.stdout.splitlines()[:2]
+        assert first.startswith("Grid: 4 jobs") and second.startswith(f"Watch it: tensorboard --logdir {root}"), result.stdout[:500]
         yield root, server.wait_ready()
     finally:
         server.stop()
