@@ -89,3 +89,20 @@ def test_concurrent_writers_leave_the_best_value(store_uri):
 def test_preflight_leaves_no_probe_behind(store_uri):
     store = preflight(store_uri)
     assert store.list("") == []
+
+
+def test_names_containing_the_word_bucket_are_objects_like_any_other(gcs):
+    """A missing object answers 404 like a missing bucket, with the bucket's and the object's names in the
+    message: telling them apart by the word "bucket" took every missing object in a bucket named
+    my-bucket (or a run folder named bucket) for a missing bucket."""
+    from cluster.storage import StorageError
+
+    server, _ = gcs
+    name = server.create_bucket(f"my-bucket-{os.getpid()}")
+    store = open_store(f"gs://{name}/exp")
+    assert store.read_bytes("bucket/owner.json") is None
+    store.delete("bucket/absent.json")  # absent: nothing to do
+    store.write_bytes("bucket/owner.json", b"{}")
+    assert store.read_bytes("bucket/owner.json")[0] == b"{}"
+    with pytest.raises(StorageError, match="bucket 'no-such-bucket' does not exist"):
+        open_store("gs://no-such-bucket/exp").read_bytes("owner.json")
