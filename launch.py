@@ -33,7 +33,7 @@ from cluster.storage import StorageError  # noqa: E402
 from cluster.storage.session import JobUploads  # noqa: E402
 from cluster.trial_context import current_trial, report_epoch  # noqa: E402
 from cluster.watch import watch_line  # noqa: E402
-from trainers.job_files import newest_usable_state  # noqa: E402
+from trainers.job_files import METRICS, TENSORBOARD, newest_usable_state  # noqa: E402
 from trainers.schema import ConfigError, planned_epochs, register_schemas, resolve_mode, validate  # noqa: E402
 
 register_schemas()
@@ -60,8 +60,8 @@ def summary_lines(metrics: dict, output_dir: str) -> list[str]:
     if metrics["checkpoint"]:
         lines.append(f"  best model:  {os.path.join(output_dir, metrics['checkpoint'])}")
     lines += [
-        f"  metrics:     {os.path.join(output_dir, 'metrics.json')}",
-        f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, 'tensorboard')}",
+        f"  metrics:     {os.path.join(output_dir, METRICS)}",
+        f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, TENSORBOARD)}",
     ]
     return lines
 

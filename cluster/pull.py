@@ -25,8 +25,9 @@ from .storage import IntegrityError, StorageError, UnsafePath, open_store, parse
 from .storage import layout
 from .storage.base import Store, checksum_file
 from .storage.manifest import list_sweeps, read_sweep
+from trainers.job_files import BEST_CHECKPOINT
 
-MODEL_FILE = "best.keras"
+MODEL_FILE = BEST_CHECKPOINT.name
 
 EPILOG = """\
 Files of one trial: best.keras (its best checkpoint), resolved_config.yaml, metrics.json (once the trial
