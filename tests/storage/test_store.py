@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from cluster.storage import PreconditionFailed, open_store, preflight
-from cluster.storage.base import checksum_file
+from cluster.storage.base import checksum_bytes, checksum_file
 from cluster.storage.pointers import read_json, replace_if_better
 
 MiB = 1 << 20
@@ -37,6 +37,7 @@ def test_round_trip_keeps_bytes_and_checksums(store_uri, tmp_path):
     store.write_bytes("sweep/trials/1/metrics.json", b'{"a": 1}')
     data, small = store.read_bytes("sweep/trials/1/metrics.json")
     assert data == b'{"a": 1}' and small.size == 8
+    assert small.crc32c == checksum_bytes(data).crc32c  # the store's checksum of what it returned
     assert store.read_bytes("sweep/nothing.json") is None
     assert [i.key for i in store.list("sweep/")] == ["sweep/trials/0/checkpoints/model.keras", "sweep/trials/1/metrics.json"]
     assert store.list_dirs("sweep/trials/") == ["0", "1"]
