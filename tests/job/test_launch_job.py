@@ -47,10 +47,10 @@ def test_job_writes_every_artefact(default_job):
 
 def test_best_checkpoint_reloads_and_reproduces_the_test_score(default_job):
     import keras
+    from omegaconf import OmegaConf
 
     from trainers.datasets import load_splits
     from trainers.schema import DataConfig
-    from omegaconf import OmegaConf
 
     job_dir, _ = default_job
     model = keras.models.load_model(job_dir / "checkpoints" / "best.keras")
@@ -93,9 +93,8 @@ def test_rerun_in_the_same_folder_resumes_after_the_last_epoch(tmp_path):
 
 
 def test_a_truncated_state_is_set_aside_and_the_rerun_resumes_from_the_one_before(tmp_path):
-    """A kill during a copy or a full disk can leave state/last.keras cut short: every rerun in that folder
-    used to fail with a traceback. Now the rerun warns, continues from the state before it, and the next
-    rerun is clean again."""
+    """A kill during a copy or a full disk can leave state/last.keras cut short: the rerun warns, continues
+    from the state before it (no traceback), and the next rerun is clean again."""
     first = run_launch("trainer.epochs=3", "data.max_train_samples=300", "storage.uri=null", f"hydra.run.dir={tmp_path}")
     assert first.returncode == 0, first.stderr[-3000:]
     model_file = tmp_path / "state" / "last.keras"
@@ -161,21 +160,15 @@ def test_every_callback_can_be_switched_off_from_the_command_line(tmp_path):
     assert [epoch["learning_rate"] for epoch in metrics["history"]] == pytest.approx([1e-3, 1e-3])
 
 
-@pytest.fixture
-def tensorflow_unimportable(tmp_path):
-    """A PYTHONPATH under which importing tensorflow fails: proves an error came before any TF work."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "tensorflow.py").write_text("raise ImportError('tensorflow must not be imported for a bad config')\n")
-    return {"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
-
-
 @pytest.mark.parametrize(
     "override,words",
     [
         ("lr=-0.1", ["`lr`", "-0.1", "greater than 0"]),
         ("trainer.batch_size=0", ["`trainer.batch_size`", "0", "at least 1"]),
         ("precision=fp8", ["`precision`", "fp8", "mixed_bfloat16"]),
+        ("data.task=ranking", ["Invalid value for `data.task`: received 'ranking'. Allowed: one of binary, multiclass",
+                               "e.g. `data.task=multiclass`"]),
+        ("optimizer.momentum=2", ["Unknown key `optimizer.momentum`", "(AdamConfig) has no `momentum`", "beta_1"]),
         ("model=cnn data=diabetes".split()[0], []),  # valid on its own: checked below with the data
     ],
 )
@@ -190,3 +183,16 @@ def test_bad_input_is_refused_before_tensorflow_starts(tmp_path, tensorflow_unim
         assert word in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("override,options", [("experiment=nosuch", ["bench_mnist", "none"]),
+                                              ("hparams_search=ashaa", ["asha", "none"])])
+def test_an_option_that_does_not_exist_is_refused_with_those_that_do(tmp_path, tensorflow_unimportable, override, options):
+    """Even in the groups a job may leave out: their default is an option named none."""
+    result = run_launch(override, f"hydra.run.dir={tmp_path}", env=tensorflow_unimportable)
+    group, option = override.split("=")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"Could not find '{group}/{option}'" in result.stderr and f"Available options in '{group}'" in result.stderr
+    for name in options:
+        assert f"\t{name}\n" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "metrics.json").exists()
