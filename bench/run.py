@@ -274,7 +274,7 @@ def trainer_vs_plain(data: Path, args, precision: str, out_dir: Path, env: dict)
     plain_rates = [r["plain"]["samples_per_second"] for r in rounds]
     figures = {
         "trainer_vs_plain_throughput": stats(
-            [l / p for l, p in zip(launch_rates, plain_rates)],
+            [launch / plain for launch, plain in zip(launch_rates, plain_rates)],
             launcher_samples_per_second=stats(launch_rates),
             plain_samples_per_second=stats(plain_rates),
             precision=rounds[0]["launch"]["precision"],

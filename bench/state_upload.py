@@ -74,6 +74,7 @@ def main() -> None:
         parser.error("--epochs must be at least 3: the first epoch is not counted and a ratio needs two")
 
     from make_data import make
+
     from tests.gcs_emulator import FakeGCS
 
     out_dir = args.out or BENCH / "runs" / time.strftime("state-upload-%Y%m%d-%H%M%S")

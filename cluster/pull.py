@@ -21,11 +21,11 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from .storage import IntegrityError, StorageError, UnsafePath, open_store, parse_uri
-from .storage import layout
+from trainers.job_files import BEST_CHECKPOINT
+
+from .storage import IntegrityError, StorageError, UnsafePath, layout, open_store, parse_uri
 from .storage.base import Store
 from .storage.manifest import list_sweeps, read_sweep
-from trainers.job_files import BEST_CHECKPOINT
 
 MODEL_FILE = BEST_CHECKPOINT.name
 

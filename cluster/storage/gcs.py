@@ -10,7 +10,6 @@ checksum="crc32c", so the library checks it against the crc32c Cloud Storage hol
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Optional
 
 # google-auth probes for a GCE metadata server 3 times with 3 s timeouts (13 s measured here) before it

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Optional
 
 from trainers.job_files import (
-    BEST_CHECKPOINT, PREVIOUS_STATE, PROGRESS, STATE, STATE_MODEL, UNREADABLE, Progress, check_state, newest_usable_state,
+    BEST_CHECKPOINT,
+    PREVIOUS_STATE,
+    PROGRESS,
+    STATE,
+    STATE_MODEL,
+    UNREADABLE,
+    Progress,
+    check_state,
+    newest_usable_state,
 )
 
 from . import layout

@@ -16,7 +16,6 @@ if the trial dies.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -29,7 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from trainers.job_files import BEST_CHECKPOINT, METRICS, PROGRESS, RESOLVED_CONFIG, STATE, TENSORBOARD, UNREADABLE, Progress
+from trainers.job_files import (
+    BEST_CHECKPOINT,
+    METRICS,
+    PROGRESS,
+    RESOLVED_CONFIG,
+    STATE,
+    TENSORBOARD,
+    UNREADABLE,
+    Progress,
+)
 
 from . import layout
 from .base import Store
