@@ -149,7 +149,7 @@ def rule(default: Any, test: Callable[[Any], bool], allowed: str, example: str) 
         if not test(value):
             refuse(key, value, allowed, example)
 
-    return field(default=default, metadata={CHECK: check})
+    return checked(default, check)
 
 
 def checked(default: Any, check: FieldCheck) -> Any:

@@ -105,8 +105,9 @@ class GCSStore(Store):
             raise self._error(action, key, error) from error
 
     def _upload(self, key: str, local_checksums, send, if_generation_match: Optional[int]) -> ObjectInfo:
-        """`send(blob)` uploads with checksum="crc32c": the library sends the crc32c it computes and raises
-        DataCorruption when the stored object's differs, so the object's info is the verified one."""
+        """`send(blob)` uploads with checksum="crc32c": the library sends the crc32c it computes, which Cloud
+        Storage checks (a multipart upload) or the library compares with the stored object's at the end (a
+        resumable one, DataCorruption on a mismatch); so the info of the stored object is the verified one."""
         from google.api_core.exceptions import PreconditionFailed as Api412
 
         blob = self._bucket.blob(self._name(key), chunk_size=self.chunk_size)

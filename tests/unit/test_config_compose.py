@@ -12,7 +12,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from trainers.schema import ConfigError, composition_error_message, register_schemas, validate
+from trainers.schema import MODEL_INPUTS, ConfigError, ModelName, composition_error_message, register_schemas, validate
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 register_schemas()
@@ -66,6 +66,10 @@ def test_default_config_is_valid_and_offline():
     validate(cfg)
     assert (cfg.model.name, cfg.data.name, cfg.optimizer.name) == ("cnn", "digits", "adam")
     assert cfg.data.path is None  # digits ship with scikit-learn: nothing to download
+
+
+def test_the_model_names_are_the_model_options():
+    assert sorted(ModelName) == sorted(MODEL_INPUTS) == group_options("model")
 
 
 @pytest.mark.parametrize("model", group_options("model"))
