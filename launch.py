@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 
 # Keep TensorFlow's C++ start-up chatter out of the console unless the user asks for it.
@@ -26,17 +27,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.errors import CompactHydraException, ConfigCompositionException  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, read_write  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from cluster.storage import StorageError  # noqa: E402
 from cluster.storage.session import JobUploads  # noqa: E402
 from cluster.trial_context import current_trial, report_epoch  # noqa: E402
 from cluster.watch import watch_line  # noqa: E402
-from trainers.job_files import BEST_CHECKPOINT, newest_usable_state  # noqa: E402
-from trainers.schema import ConfigError, planned_epochs, register_schemas, resolve_mode, validate  # noqa: E402
+from trainers.job_files import BEST_CHECKPOINT, METRICS, TENSORBOARD, newest_usable_state  # noqa: E402
+from trainers.schema import (  # noqa: E402
+    ConfigError,
+    composition_error_message,
+    planned_epochs,
+    register_schemas,
+    resolve_mode,
+    validate,
+)
 
 register_schemas()
+
+# Hydra prints an error of its own and exits 1 unless this is set, in which case it raises the error.
+FULL_ERROR = "HYDRA_FULL_ERROR"
+_full_error_set_here = False
 
 
 def summary_lines(metrics: dict, output_dir: str) -> list[str]:
@@ -60,8 +74,8 @@ def summary_lines(metrics: dict, output_dir: str) -> list[str]:
     if metrics["checkpoint"]:
         lines.append(f"  best model:  {os.path.join(output_dir, metrics['checkpoint'])}")
     lines += [
-        f"  metrics:     {os.path.join(output_dir, 'metrics.json')}",
-        f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, 'tensorboard')}",
+        f"  metrics:     {os.path.join(output_dir, METRICS)}",
+        f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, TENSORBOARD)}",
     ]
     return lines
 
@@ -75,8 +89,49 @@ def rehearse_gpus_on_cpu(cfg: DictConfig) -> None:
             cfg.distribution.cpu_replicas = len(trial.gpu_ids)
 
 
+def run_explaining_config_errors(app) -> None:
+    """Run the Hydra app, so that a value a field's type refuses while Hydra composes the config
+    (precision=fp8) is refused like any other bad value: named with the values allowed, exit status 2.
+
+    Hydra reports what goes wrong itself and exits 1, unless HYDRA_FULL_ERROR=1 makes it raise: so that is
+    set until the job starts (main() unsets it, and Hydra reports the job's own errors as usual); other
+    errors before then are printed as Hydra prints them."""
+    global _full_error_set_here
+    _full_error_set_here = os.environ.get(FULL_ERROR) != "1"
+    os.environ[FULL_ERROR] = "1"
+    try:
+        app()
+    except Exception as error:  # noqa: BLE001 - printed below, as Hydra would, when not a config value
+        message = composition_error_message(error)
+        if message is not None:
+            if not isinstance(error, ConfigCompositionException):  # e.g. a sweep naming the job it could not compose
+                print(error, file=sys.stderr)
+            print(f"Config error: {message}", file=sys.stderr)
+            sys.exit(2)
+        if not _full_error_set_here:
+            raise
+        if isinstance(error, CompactHydraException):
+            print(error, file=sys.stderr)
+            if isinstance(error.__cause__, OmegaConfBaseException):
+                print(error.__cause__, file=sys.stderr)
+        else:
+            traceback.print_exc()
+        print(f"\nSet the environment variable {FULL_ERROR}=1 for a complete stack trace.", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        restore_hydra_error_reports()
+
+
+def restore_hydra_error_reports() -> None:
+    global _full_error_set_here
+    if _full_error_set_here:
+        os.environ.pop(FULL_ERROR, None)
+        _full_error_set_here = False
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
+    restore_hydra_error_reports()  # the config is composed: from here on Hydra reports errors itself
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
     uploads = None
@@ -139,4 +194,4 @@ if __name__ == "__main__":
         from cluster.jobs_cli import main as jobs_main
 
         sys.exit(jobs_main(sys.argv[2:]))
-    main()
+    run_explaining_config_errors(main)

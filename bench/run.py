@@ -45,6 +45,8 @@ from pathlib import Path
 
 import psutil
 
+from trainers.job_files import METRICS, PROGRESS, STATE, TENSORBOARD, Progress
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PYTHON = sys.executable
@@ -240,13 +242,13 @@ def launch_run(data: Path, args, precision: str, run_dir: Path, env: dict) -> di
     job_dir = run_dir / "launch"
     cmd = launch_command(data, args, precision, job_dir)
     measured = run_measured(cmd, run_dir / "launch.log", env, cwd=args.tree)
-    metrics = json.loads((job_dir / "metrics.json").read_text())
+    metrics = json.loads((job_dir / METRICS).read_text())
     history = metrics["history"]
     return {
         **measured,
         "samples_per_second": metrics["train_samples_per_second"],
         "epoch_rates": [row.get("samples_per_second") for row in history],
-        "startup_s": first_event_wall_time(job_dir / "tensorboard") - measured["start_time"],
+        "startup_s": first_event_wall_time(job_dir / TENSORBOARD) - measured["start_time"],
         "precision": metrics["precision"],
         "test_accuracy": metrics["test"].get("accuracy"),
         "command": shlex.join(cmd),
@@ -275,7 +277,7 @@ def trainer_vs_plain(data: Path, args, precision: str, out_dir: Path, env: dict)
     plain_rates = [r["plain"]["samples_per_second"] for r in rounds]
     figures = {
         "trainer_vs_plain_throughput": stats(
-            [l / p for l, p in zip(launch_rates, plain_rates)],
+            [launch / plain for launch, plain in zip(launch_rates, plain_rates)],
             launcher_samples_per_second=stats(launch_rates),
             plain_samples_per_second=stats(plain_rates),
             precision=rounds[0]["launch"]["precision"],
@@ -344,15 +346,15 @@ def best_in_sweep(sweep_dir: Path, expected_epochs: int) -> dict:
     per-epoch state/progress.json of a trial that the scheduler stopped before it wrote metrics.json)."""
     best = None
     trials = cut_short = 0
-    for progress in sorted(sweep_dir.rglob("state/progress.json")):
-        job_dir = progress.parent.parent
-        metrics_file = job_dir / "metrics.json"
+    for progress_file in sorted(sweep_dir.rglob(f"{STATE}/{PROGRESS}")):
+        job_dir = progress_file.parent.parent
+        metrics_file = job_dir / METRICS
         if metrics_file.is_file():
             record = json.loads(metrics_file.read_text())
             value, mode, epochs = record["best_value"], record["mode"], record["epochs_run"]
         else:
-            record = json.loads(progress.read_text())
-            value, mode, epochs = record["best_value"], "min", record["epochs_completed"]
+            progress = Progress.read(progress_file.parent)
+            value, mode, epochs = progress.best_value, "min", progress.epochs_completed
         trials += 1
         cut_short += epochs < expected_epochs
         if value is None:

@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from run import PYTHON, choose_precision, cpu_flags, load_average, log, machine_info, run_measured, stats  # noqa: E402
 
+from trainers.job_files import STATE_MODEL, TENSORBOARD  # noqa: E402
+
 
 def epoch_seconds(tensorboard_dir: Path) -> list[float]:
     """Wall time between consecutive epochs' `epoch_loss` events (the first epoch left out)."""
@@ -53,7 +55,7 @@ def run_side(side: str, data: Path, args, precision: str, run_dir: Path, env: di
     cmd = [PYTHON, "launch.py", "experiment=bench_mnist", f"data.path={data}", f"trainer.epochs={args.epochs}",
            f"precision={precision}", "trainer.callbacks.early_stopping.enabled=false", store, f"hydra.run.dir={job_dir}"]
     measured = run_measured(cmd, run_dir / f"{side}.log", env, cwd=ROOT)
-    seconds = epoch_seconds(job_dir / "tensorboard")
+    seconds = epoch_seconds(job_dir / TENSORBOARD)
     result = {"command": shlex.join(cmd), "wall_s": measured["wall_s"], "epoch_seconds": seconds,
               "median_epoch_s": statistics.median(seconds)}
     if side == "bucket":
@@ -72,6 +74,7 @@ def main() -> None:
         parser.error("--epochs must be at least 3: the first epoch is not counted and a ratio needs two")
 
     from make_data import make
+
     from tests.gcs_emulator import FakeGCS
 
     out_dir = args.out or BENCH / "runs" / time.strftime("state-upload-%Y%m%d-%H%M%S")
@@ -99,7 +102,7 @@ def main() -> None:
             log(f"pair {index}: bucket {pair['bucket']['median_epoch_s']:.2f} s/epoch, none {pair['none']['median_epoch_s']:.2f} s/epoch")
         from cluster.storage import open_store
 
-        sizes = [info.size for info in open_store(bucket_uri).list("") if info.key.endswith("/last.keras")]
+        sizes = [info.size for info in open_store(bucket_uri).list("") if info.key.endswith(f"/{STATE_MODEL}")]
         summary = {
             "epoch_time_ratio": stats(ratios),
             "state_model_bytes": max(sizes) if sizes else None,

@@ -91,9 +91,9 @@ def time_to_first_trial(size: int, out: Path) -> tuple[float, float]:
 def in_process(size: int) -> dict:
     """The launcher's driver-side work on this app's configs, without Ray."""
     from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.utils import filter_overrides
     from omegaconf import OmegaConf
 

@@ -21,12 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from .storage import IntegrityError, StorageError, UnsafePath, open_store, parse_uri
-from .storage import layout
-from .storage.base import Store, checksum_file
+from trainers.job_files import BEST_CHECKPOINT
+
+from .storage import IntegrityError, StorageError, UnsafePath, layout, open_store, parse_uri
+from .storage.base import Store
 from .storage.manifest import list_sweeps, read_sweep
 
-MODEL_FILE = "best.keras"
+MODEL_FILE = BEST_CHECKPOINT.name
 
 EPILOG = """\
 Files of one trial: best.keras (its best checkpoint), resolved_config.yaml, metrics.json (once the trial
@@ -147,15 +148,14 @@ def _plan(store: Store, sweep: str, record: dict, with_tensorboard: bool) -> lis
 
 
 def _download(store: Store, key: str, target: Path, recorded: Optional[dict]) -> None:
-    info = store.download_file(key, target)  # checked against the store's own checksum
-    if recorded:
-        got = checksum_file(target)
-        if (got.size, got.crc32c) != (recorded.get("size"), recorded.get("crc32c")):
-            raise IntegrityError(
-                f"{store.uri}/{key}: {got.size} bytes with crc32c {got.crc32c}, but {recorded.get('size')} bytes "
-                f"with crc32c {recorded.get('crc32c')} were uploaded. The object is corrupt or was replaced; not using it."
-            )
-    del info
+    # The store checks the bytes against its own checksum for the object; what is left to check is that
+    # the object is still the one uploaded.
+    info = store.download_file(key, target)
+    if recorded and (info.size, info.crc32c) != (recorded.get("size"), recorded.get("crc32c")):
+        raise IntegrityError(
+            f"{store.uri}/{key}: {info.size} bytes with crc32c {info.crc32c}, but {recorded.get('size')} bytes "
+            f"with crc32c {recorded.get('crc32c')} were uploaded. The object is corrupt or was replaced; not using it."
+        )
 
 
 def pull_command(uri: str, to: str, top: int, overwrite: bool, with_tensorboard: bool, load_check: bool) -> int:

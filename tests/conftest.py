@@ -45,6 +45,15 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "the condition", inte
 
 
 @pytest.fixture
+def tensorflow_unimportable(tmp_path):
+    """Environment under which importing tensorflow fails: proves an error came before any TF work."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "tensorflow.py").write_text("raise ImportError('tensorflow must not be imported for a bad config')\n")
+    return {"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.fixture
 def launch():
     return run_launch
 

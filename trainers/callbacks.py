@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 import keras
 
-from .job_files import write_state
+from .job_files import BEST_CHECKPOINT, TENSORBOARD, Progress, Stage, write_state
 
 # Called after every epoch, once that epoch's resumable state is on disk:
 # (epoch number counted from 1, the epoch's logs, the state folder).
@@ -71,9 +71,7 @@ class EpochState(keras.callbacks.Callback):
     """Writes `state/` after each epoch (last model with optimizer, progress.json) so a job killed
     mid-run resumes from its last finished epoch, then calls the outside hook."""
 
-    def __init__(
-        self, state_dir: Path, tracker: BestTracker, history: list[dict], hook: Optional[EpochHook], stages: Optional[list[dict]] = None
-    ):
+    def __init__(self, state_dir: Path, tracker: BestTracker, history: list[dict], hook: Optional[EpochHook], stages: list[Stage]):
         super().__init__()
         self.state_dir, self.tracker, self.history, self.hook = state_dir, tracker, history, hook
         self.stages = stages
@@ -88,18 +86,9 @@ class EpochState(keras.callbacks.Callback):
             self.hook(number, logs, str(self.state_dir))
 
 
-def progress_record(epochs_completed: int, tracker: BestTracker, history: list[dict], stages: Optional[list[dict]] = None) -> dict:
-    """What progress.json holds besides the file checksums: enough to continue the job where it was.
-    `stages`: the training stages begun so far (see job.py); the last is the one in progress."""
-    progress = {
-        "epochs_completed": epochs_completed,
-        "best_value": tracker.best_value,
-        "best_epoch": tracker.best_epoch,
-        "history": history,
-    }
-    if stages is not None:
-        progress["stages"] = stages
-    return progress
+def progress_record(epochs_completed: int, tracker: BestTracker, history: list[dict], stages: list[Stage]) -> Progress:
+    """The job's progress after `epochs_completed` epochs; `stages` are the training stages begun so far."""
+    return Progress(epochs_completed, tracker.best_value, tracker.best_epoch, history, stages)
 
 
 def build_callbacks(trainer_cfg, metric: str, mode: str, output_dir: Path, best_so_far: Optional[float]) -> list:
@@ -126,7 +115,7 @@ def build_callbacks(trainer_cfg, metric: str, mode: str, output_dir: Path, best_
     if settings.checkpoint.enabled:
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
-                filepath=str(output_dir / "checkpoints" / "best.keras"),
+                filepath=str(output_dir / BEST_CHECKPOINT),
                 monitor=metric,
                 mode=mode,
                 save_best_only=True,
@@ -137,7 +126,7 @@ def build_callbacks(trainer_cfg, metric: str, mode: str, output_dir: Path, best_
     if settings.tensorboard.enabled:
         callbacks.append(
             keras.callbacks.TensorBoard(
-                log_dir=str(output_dir / "tensorboard"),
+                log_dir=str(output_dir / TENSORBOARD),
                 update_freq=settings.tensorboard.update_freq,
                 histogram_freq=settings.tensorboard.histogram_freq,
                 write_graph=False,

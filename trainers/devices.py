@@ -51,7 +51,7 @@ def build_strategy(cpu_replicas: int | None) -> tf.distribute.Strategy:
 def resolve_precision(precision: str) -> str:
     """`auto` is mixed_float16 when every visible GPU has tensor cores (compute capability >= 7.0)."""
     if precision != "auto":
-        return precision
+        return str(precision)
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return "float32"

@@ -12,6 +12,7 @@ plain strings from whoever runs the job.
 from __future__ import annotations
 
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
@@ -48,6 +49,8 @@ def _plain(value) -> Optional[HParamValue]:
         return str(OmegaConf.to_container(value, resolve=True))
     if value is None:
         return "null"
+    if isinstance(value, Enum):  # a fixed choice (trainers/schema.py): its name, as typed
+        return value.value
     if isinstance(value, (bool, int, float, str)):
         return value
     return str(value)

@@ -11,7 +11,10 @@ lowered, since the comparison is with the values recorded, not with the optimize
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:
+    from .job_files import Stage
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +40,9 @@ def _dropout_layers(model) -> list:
             if isinstance(layer, keras.layers.Dropout)]
 
 
-def _values_in_model(model, stage: dict) -> dict:
+def _values_in_model(model, stage: "Stage") -> dict:
     """For a state saved before values were recorded: what the loaded model and optimizer hold."""
-    values = {"lr": float(stage["learning_rate"])}
+    values = {"lr": float(stage.learning_rate)}
     rates = {float(layer.rate) for layer in _dropout_layers(model)}
     values["model.dropout"] = rates.pop() if len(rates) == 1 else 0.0
     for name in OPTIMIZER_FIELDS:
@@ -63,23 +66,23 @@ def _apply(model, key: str, old: float, new: float, make_learning_rate: Callable
             setattr(optimizer, name, new)
 
 
-def apply_changes(model, cfg, stage: dict, stage_lr: float, make_learning_rate: Callable[[float], object],
+def apply_changes(model, cfg, stage: "Stage", stage_lr: float, make_learning_rate: Callable[[float], object],
                   epochs_completed: int, resumed: bool) -> Optional[dict]:
     """Record the stage's values; on a resumed job, apply those the config changed since the state was saved.
     Call before `fit` (a traced training step would keep the old values). Returns {key: [old, new]} or None."""
     wanted = configured_values(cfg, stage_lr)
     if not resumed:
-        stage["hyperparameters"] = wanted
+        stage.hyperparameters = wanted
         return None
-    recorded = stage.get("hyperparameters") or _values_in_model(model, stage)
+    recorded = stage.hyperparameters or _values_in_model(model, stage)
     changed = {key: [recorded[key], value] for key, value in wanted.items()
                if key in recorded and abs(float(recorded[key]) - value) > 1e-12 * max(1.0, abs(value))}
     for key, (old, new) in changed.items():
         _apply(model, key, old, new, make_learning_rate)
-    stage["hyperparameters"] = {**recorded, **wanted}
+    stage.hyperparameters = {**recorded, **wanted}
     if changed:
-        stage["learning_rate"] = stage_lr
-        stage.setdefault("changes", []).append({"after_epoch": epochs_completed, "changed": changed})
+        stage.learning_rate = stage_lr
+        stage.changes = [*(stage.changes or []), {"after_epoch": epochs_completed, "changed": changed}]
         log.info("Resumed at epoch %d with changed hyperparameters: %s", epochs_completed,
                  ", ".join(f"{key} {old:g} -> {new:g}" for key, (old, new) in changed.items()))
     return changed or None

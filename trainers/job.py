@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from .callbacks import EpochHook
-from .job_files import BEST_CHECKPOINT, EXPORT, METRICS, RESOLVED_CONFIG, STATE, update_progress, write_state
+from .job_files import BEST_CHECKPOINT, EXPORT, METRICS, RESOLVED_CONFIG, STATE, Stage, update_progress, write_state
 from .schema import resolve_mode, validate
+
+if TYPE_CHECKING:  # callbacks imports Keras: this module loads without TensorFlow until train() runs
+    from .callbacks import EpochHook
 
 log = logging.getLogger(__name__)
 
@@ -87,31 +90,28 @@ def train(
     with strategy.scope():
         state, model = load_resume_point(output_dir, keras.models.load_model) if cfg.trainer.resume else (None, None)
         if state:
-            log.info("Resuming from epoch %d found in %s", state["epochs_completed"], output_dir)
+            log.info("Resuming from epoch %d found in %s", state.epochs_completed, output_dir)
         else:
             model = build_model(cfg.model, data.spec, augmentation=cfg.get("augmentation"))
             compile_for_stage(learning_rate, cfg.trainer.epochs)
 
-    history: list[dict] = list(state["history"]) if state else []
-    tracker = BestTracker(cfg.metric, mode, state and state["best_value"], state and state["best_epoch"])
+    history: list[dict] = list(state.history) if state else []
+    tracker = BestTracker(cfg.metric, mode, state and state.best_value, state and state.best_epoch)
     throughput = ThroughputLogger(data.spec.num_train_examples)
 
-    # Training runs in stages, one `fit` each, with epochs numbered on across them so TensorBoard shows one
-    # run: "train" for every job, then "fine_tune" for model=transfer. progress.json lists the stages begun
-    # so far (name, first epoch, lr, trainable weights); a resumed job continues the last one listed, from
-    # state/last.keras, which holds the model as that stage trains it (unfrozen layers, its optimizer).
-    planned = [("train", cfg.trainer.epochs, learning_rate)]
+    planned = [PlannedStage("train", cfg.trainer.epochs, learning_rate)]
     if fine_tuning_planned(cfg.model):
-        planned.append(("fine_tune", cfg.model.fine_tune.epochs, cfg.model.fine_tune.lr))
-    stages: list[dict] = list(state.get("stages") or []) if state else []
-    if not stages:  # a new job, or state written before stages were recorded
-        stages = [{"name": "train", "first_epoch": 1, "learning_rate": learning_rate, "trainable_weights": len(model.trainable_weights)}]
+        planned.append(PlannedStage("fine_tune", cfg.model.fine_tune.epochs, cfg.model.fine_tune.lr))
+    stages = list(state.stages) if state else []
+    if not stages:  # a new job, or a state written before stages were recorded
+        stages = [Stage("train", first_epoch=1, learning_rate=learning_rate, trainable_weights=len(model.trainable_weights))]
     # lr, optimizer.* and model.dropout may differ from the resumed state's (population-based training
     # explores them): the new values apply from the next epoch on, and the stage records them.
-    stage_lr = planned[min(len(stages), len(planned)) - 1][2]
+    current_plan = planned[min(len(stages), len(planned)) - 1]
     with strategy.scope():
-        apply_changes(model, cfg, stages[-1], stage_lr, lambda new_lr: build_schedule(
-            cfg.get("lr_schedule"), new_lr, planned[min(len(stages), len(planned)) - 1][1] * steps), len(history), bool(state))
+        apply_changes(model, cfg, stages[-1], current_plan.learning_rate,
+                      lambda new_lr: build_schedule(cfg.get("lr_schedule"), new_lr, current_plan.epochs * steps),
+                      len(history), bool(state))
 
     def stage_callbacks() -> list:
         # New callbacks per fit, as after a resume: early stopping and plateau counting start again, the
@@ -128,47 +128,39 @@ def train(
             EpochState(state_dir, tracker, history, on_epoch_end, stages),
         ]
 
-    initial_epoch = state["epochs_completed"] if state else 0
-    # How the last stage listed ended (from progress.json when it ended before a resume).
-    stopped_early = bool(state and state.get("stopped_early"))
-    for index, (stage_name, stage_epochs, stage_lr) in enumerate(planned):
-        if index < len(stages) - 1:
-            continue  # finished before this job was resumed
-        if index == len(stages):
-            # The previous stage has converged (early stopping) or used its epochs: begin fine-tuning from
-            # the weights it ended with, and save that as the state, so a job killed from now on resumes here.
-            stages[-1]["stopped_early"] = stopped_early
-            with strategy.scope():
-                unfrozen = unfreeze_last_layers(model, cfg.model.backbone, cfg.model.fine_tune.unfreeze_layers)
-                compile_for_stage(stage_lr, stage_epochs)
-            stages.append({
-                "name": stage_name, "first_epoch": len(history) + 1, "learning_rate": stage_lr,
-                "trainable_weights": len(model.trainable_weights), "unfrozen_layers": unfrozen,
-            })
-            write_state(state_dir, model, progress_record(len(history), tracker, history, stages))
-            stopped_early = False
-            log.info(
-                "Fine-tuning from epoch %d at lr %g: %d of %s's last %d layers unfrozen (BatchNormalization stays frozen)",
-                len(history) + 1, stage_lr, unfrozen, cfg.model.backbone, cfg.model.fine_tune.unfreeze_layers,
-            )
-        # A rerun continues a stage up to its epochs (raise them to train longer) unless early stopping ended it.
-        end_epoch = stages[index]["first_epoch"] - 1 + stage_epochs
-        if len(history) < end_epoch and not stopped_early:
-            model.fit(
-                data.train,
-                validation_data=data.validation,
-                epochs=end_epoch,
-                initial_epoch=len(history),
-                callbacks=stage_callbacks(),
-                verbose=cfg.trainer.verbose,
-                shuffle=False,  # the tf.data pipeline shuffles the training split itself
-            )
-            stopped_early = len(history) < end_epoch
-            # How fit ended: after early stopping a rerun does not train again.
-            update_progress(state_dir, finished=True, stopped_early=stopped_early)
-    stages[-1]["stopped_early"] = stopped_early
-    for stage, following in zip(stages, stages[1:] + [None]):
-        stage["last_epoch"] = following["first_epoch"] - 1 if following else len(history)
+    def fit(end_epoch: int) -> None:
+        model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=end_epoch,
+            initial_epoch=len(history),
+            callbacks=stage_callbacks(),
+            verbose=cfg.trainer.verbose,
+            shuffle=False,  # the tf.data pipeline shuffles the training split itself
+        )
+
+    def begin_fine_tuning(plan: PlannedStage) -> Stage:
+        first_epoch = len(history) + 1
+        with strategy.scope():
+            unfrozen = unfreeze_last_layers(model, cfg.model.backbone, cfg.model.fine_tune.unfreeze_layers)
+            compile_for_stage(plan.learning_rate, plan.epochs)
+        log.info(
+            "Fine-tuning from epoch %d at lr %g: %d of %s's last %d layers unfrozen (BatchNormalization stays frozen)",
+            first_epoch, plan.learning_rate, unfrozen, cfg.model.backbone, cfg.model.fine_tune.unfreeze_layers,
+        )
+        return Stage(plan.name, first_epoch, plan.learning_rate, len(model.trainable_weights), unfrozen_layers=unfrozen)
+
+    def save_state() -> None:
+        write_state(state_dir, model, progress_record(len(history), tracker, history, stages))
+
+    def fit_ended(stopped_early: bool) -> None:
+        update_progress(state_dir, finished=True, stopped_early=stopped_early)
+
+    initial_epoch = state.epochs_completed if state else 0
+    stopped_early = run_stages(
+        planned, stages, history, bool(state and state.stopped_early),
+        fit=fit, begin=begin_fine_tuning, save_state=save_state, fit_ended=fit_ended,
+    )
 
     # Score the best epoch's weights, not the last epoch's.
     best_path = output_dir / BEST_CHECKPOINT
@@ -195,7 +187,7 @@ def train(
         "num_train_examples": data.spec.num_train_examples,
         "checkpoint": str(BEST_CHECKPOINT) if best_path.is_file() else None,
         # Where each training stage began and ended (model=transfer: "train" then "fine_tune").
-        "stages": stages,
+        "stages": [stage.to_json() for stage in stages],
         "history": history,
     }
     if data.spec.columns:  # which columns the model took as numbers, one-hot categories or embeddings
@@ -212,6 +204,55 @@ def train(
         metrics["export"] = export_model(model, output_dir / EXPORT, export_cfg)
     (output_dir / METRICS).write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    name: str
+    epochs: int
+    learning_rate: float
+
+
+def run_stages(
+    planned: Sequence[PlannedStage],
+    stages: list[Stage],
+    history: list[dict],
+    stopped_early: bool,
+    *,
+    fit: Callable[[int], None],
+    begin: Callable[[PlannedStage], Stage],
+    save_state: Callable[[], None],
+    fit_ended: Callable[[bool], None],
+) -> bool:
+    """Train the planned stages, one `fit` each, continuing a resumed job where it stopped; returns
+    whether the last stage ended by early stopping.
+
+    Epochs are numbered on across stages, so TensorBoard shows one run. `stages` lists the stages begun
+    so far (from progress.json on a resume; the last is the one in progress), `history` one entry per
+    finished epoch (the state callback appends to it during `fit(end_epoch)`). `stopped_early`: how the
+    last stage listed ended, when it ended before a resume. A stage begins once the one before has
+    converged (early stopping) or used its epochs: `begin` prepares the model for it (e.g. unfreezes
+    layers) and `save_state` then saves it, so a job killed from then on resumes in the new stage.
+    A rerun continues a stage up to its epochs (raise them to train longer) unless early stopping ended it.
+    Fills in each stage's `stopped_early` and `last_epoch`.
+    """
+    for index, plan in enumerate(planned):
+        if index < len(stages) - 1:
+            continue  # finished before this job was resumed
+        if index == len(stages):
+            stages[-1].stopped_early = stopped_early
+            stages.append(begin(plan))
+            save_state()
+            stopped_early = False
+        end_epoch = stages[index].first_epoch - 1 + plan.epochs
+        if len(history) < end_epoch and not stopped_early:
+            fit(end_epoch)
+            stopped_early = len(history) < end_epoch
+            fit_ended(stopped_early)  # after early stopping a rerun does not train this stage again
+    stages[-1].stopped_early = stopped_early
+    for stage, following in zip(stages, stages[1:] + [None]):
+        stage.last_epoch = following.first_epoch - 1 if following else len(history)
+    return stopped_early
 
 
 def compare_to_naive_forecast(naive_mae: dict, model_test_mae: float) -> dict:

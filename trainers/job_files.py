@@ -10,6 +10,7 @@ heavy (no TensorFlow), so the cluster layer can check a state folder without loa
     <job dir>/state/                    the last finished epoch: last.keras (model + optimizer) and progress.json
     <job dir>/state.prev/               the state before it, kept in case the newest turns out unreadable
     <job dir>/export/                   exports of the best model (export.*)
+    <job dir>/trial.json                in a sweep: the trial runner's record of the job's attempts
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import os
 import shutil
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -35,6 +36,7 @@ PREVIOUS_STATE = "state.prev"
 # Inside a state folder.
 STATE_MODEL = "last.keras"
 PROGRESS = "progress.json"
+TRIAL_RECORD = "trial.json"
 
 
 def file_checksum(path: Path, block_size: int = 1 << 20) -> dict:
@@ -47,12 +49,104 @@ def file_checksum(path: Path, block_size: int = 1 << 20) -> dict:
     return {"size": size, "crc32": crc}
 
 
+def _without_none(record: dict) -> dict:
+    return {key: value for key, value in record.items() if value is not None}
+
+
+@dataclass
+class Stage:
+    """One `fit` of a job: "train" for every job, then "fine_tune" for model=transfer (see trainers/job.py)."""
+
+    name: str
+    first_epoch: int
+    learning_rate: float
+    trainable_weights: int
+    unfrozen_layers: Optional[int] = None  # fine_tune only
+    stopped_early: Optional[bool] = None  # set once the stage has ended
+    last_epoch: Optional[int] = None  # set in metrics.json
+    # What lr, optimizer.* and model.dropout were, and when a resumed job changed them (population-based
+    # training explores them; see trainers/hyperparameter_changes.py).
+    hyperparameters: Optional[dict] = None
+    changes: Optional[list] = None
+
+    def to_json(self) -> dict:
+        return _without_none(asdict(self))
+
+    @classmethod
+    def from_json(cls, record: dict) -> "Stage":
+        known = {name: record[name] for name in cls.__dataclass_fields__ if name in record}
+        return cls(**known)
+
+
+@dataclass
+class Progress:
+    """What progress.json holds: enough to continue the job where it stopped, and the state's own check.
+
+    On disk it is the JSON object `to_json` gives; states written before a key existed lack it (no
+    `stages`, no `files`) and still load."""
+
+    epochs_completed: int
+    best_value: Optional[float] = None
+    best_epoch: Optional[int] = None
+    history: list[dict] = field(default_factory=list)  # one {"epoch": n, metric: value, ...} per epoch
+    # The training stages begun so far; the last one is in progress (or ended, see `finished`).
+    stages: list[Stage] = field(default_factory=list)
+    # Set after a `fit` returns: the last stage listed ended, by early stopping or by using its epochs.
+    finished: bool = False
+    stopped_early: bool = False
+    # File name -> {"size", "crc32"} of the state's model file when it was written.
+    files: dict[str, dict] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        record = {
+            "epochs_completed": self.epochs_completed,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "stages": [stage.to_json() for stage in self.stages],
+        }
+        if self.finished or self.stopped_early:
+            record.update(finished=self.finished, stopped_early=self.stopped_early)
+        if self.files:
+            record["files"] = self.files
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict) -> "Progress":
+        """Raises ValueError (or KeyError, TypeError) for a record that is not a job's progress."""
+        return cls(
+            epochs_completed=int(record["epochs_completed"]),
+            best_value=record.get("best_value"),
+            best_epoch=record.get("best_epoch"),
+            history=list(record.get("history") or []),
+            stages=[Stage.from_json(stage) for stage in record.get("stages") or []],
+            finished=bool(record.get("finished", False)),
+            stopped_early=bool(record.get("stopped_early", False)),
+            files=dict(record.get("files") or {}),
+        )
+
+    @classmethod
+    def read(cls, state_dir: Path) -> "Progress":
+        """The progress.json of a state folder. Raises OSError, ValueError, KeyError or TypeError."""
+        return cls.from_json(json.loads((Path(state_dir) / PROGRESS).read_text()))
+
+    def write(self, state_dir: Path) -> None:
+        """Written beside and renamed over the old file: others may hold hard links to it."""
+        progress_file = Path(state_dir) / PROGRESS
+        staging = progress_file.with_name(PROGRESS + ".tmp")
+        staging.write_text(json.dumps(self.to_json(), indent=1))
+        os.replace(staging, progress_file)
+
+
+UNREADABLE = (OSError, ValueError, KeyError, TypeError)
+
+
 @dataclass(frozen=True)
 class StateCheck:
     """A state folder as found on disk: its progress when complete, else why it cannot be used."""
 
     folder: Path
-    progress: Optional[dict]
+    progress: Optional[Progress]
     problem: Optional[str] = None
 
     @property
@@ -61,7 +155,7 @@ class StateCheck:
 
     @property
     def epochs_completed(self) -> int:
-        return int(self.progress["epochs_completed"]) if self.progress else 0
+        return self.progress.epochs_completed if self.progress else 0
 
 
 def check_state(folder: Path) -> StateCheck:
@@ -74,11 +168,10 @@ def check_state(folder: Path) -> StateCheck:
     if not folder.exists():
         return StateCheck(folder, None)
     try:
-        progress = json.loads(progress_file.read_text())
-        int(progress["epochs_completed"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        progress = Progress.read(folder)
+    except UNREADABLE as error:
         return StateCheck(folder, None, f"{progress_file} is missing or unreadable ({type(error).__name__}: {error})")
-    recorded = (progress.get("files") or {}).get(STATE_MODEL)
+    recorded = progress.files.get(STATE_MODEL)
     try:
         actual = file_checksum(model_file)
     except OSError as error:
@@ -104,7 +197,7 @@ def newest_usable_state(job_dir: Path) -> Optional[StateCheck]:
     return None
 
 
-def write_state(state_dir: Path, model, progress: dict) -> None:
+def write_state(state_dir: Path, model, progress: Progress) -> None:
     """Save `model` (with its optimizer) and `progress` as the newest state; the one before becomes
     `state.prev`. Written beside and swapped in, so a kill at any moment leaves a complete state to
     resume from (a reader finds `state/`, else `state.prev/`)."""
@@ -114,8 +207,7 @@ def write_state(state_dir: Path, model, progress: dict) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     model.save(staging / STATE_MODEL)
-    progress = {**progress, "files": {STATE_MODEL: file_checksum(staging / STATE_MODEL)}}
-    (staging / PROGRESS).write_text(json.dumps(progress, indent=1))
+    replace(progress, files={STATE_MODEL: file_checksum(staging / STATE_MODEL)}).write(staging)
     if state_dir.exists():
         shutil.rmtree(previous, ignore_errors=True)
         os.replace(state_dir, previous)
@@ -123,14 +215,9 @@ def write_state(state_dir: Path, model, progress: dict) -> None:
 
 
 def update_progress(state_dir: Path, **changes) -> None:
-    """Rewrite progress.json with `changes` (a new file renamed over the old: others may hold links to it)."""
-    progress_file = Path(state_dir) / PROGRESS
-    if not progress_file.is_file():
-        return
-    progress = {**json.loads(progress_file.read_text()), **changes}
-    staging = progress_file.with_name(PROGRESS + ".tmp")
-    staging.write_text(json.dumps(progress, indent=1))
-    os.replace(staging, progress_file)
+    """Rewrite progress.json with `changes` to its fields (e.g. finished=True), if the state has one."""
+    if (Path(state_dir) / PROGRESS).is_file():
+        replace(Progress.read(state_dir), **changes).write(state_dir)
 
 
 def set_aside(folder: Path) -> Path:

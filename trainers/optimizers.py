@@ -1,19 +1,15 @@
-"""Optimizer from config; the learning rate comes from the job's top-level `lr`."""
+"""The optimizer a config's `_target_` names (conf/optimizer/), with the stage's learning rate."""
 
 from __future__ import annotations
 
 import keras
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 
-def build_optimizer(cfg, learning_rate: float) -> keras.optimizers.Optimizer:
-    common = {"learning_rate": learning_rate, "clipnorm": cfg.clipnorm}
-    if cfg.name == "adam":
-        return keras.optimizers.Adam(beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon, **common)
-    if cfg.name == "adamw":
-        decay = 0.004 if cfg.weight_decay is None else cfg.weight_decay
-        return keras.optimizers.AdamW(weight_decay=decay, beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon, **common)
-    if cfg.name == "sgd":
-        return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
-    if cfg.name == "rmsprop":
-        return keras.optimizers.RMSprop(rho=cfg.rho, momentum=cfg.momentum, epsilon=cfg.epsilon, **common)
-    raise ValueError(f"unknown optimizer {cfg.name!r}")  # schema.validate refuses it earlier
+def build_optimizer(cfg, learning_rate) -> keras.optimizers.Optimizer:
+    """`learning_rate`: a float or a Keras schedule (trainers/schedules.py), from the job's top-level `lr`."""
+    # Plain values: Keras saves the optimizer's settings (its name too) into the model file, where an enum
+    # member from the typed config cannot go.
+    settings = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return instantiate(settings, learning_rate=learning_rate)

@@ -11,12 +11,12 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .job_files import PREVIOUS_STATE, STATE, STATE_MODEL, check_state, set_aside
+from .job_files import PREVIOUS_STATE, STATE, STATE_MODEL, Progress, check_state, set_aside
 
 log = logging.getLogger(__name__)
 
 
-def load_resume_point(job_dir: Path, load_model: Callable[[Path], Any]) -> tuple[Optional[dict], Any]:
+def load_resume_point(job_dir: Path, load_model: Callable[[Path], Any]) -> tuple[Optional[Progress], Any]:
     """(progress, model) of the newest usable state, or (None, None) for a fresh start.
 
     Call it inside the distribution strategy's scope: `load_model` builds the model there."""

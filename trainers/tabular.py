@@ -145,7 +145,7 @@ def column_encodings(x_train: np.ndarray, max_one_hot_categories: int) -> list[d
     categories seen in the training split (most frequent first; anything else is out of vocabulary)."""
     encodings = []
     for name in x_train.dtype.names:
-        if x_train.dtype[name] != object:
+        if x_train.dtype[name].kind != "O":  # not a column of Python objects (strings): numbers
             encodings.append({"name": name, "encoding": "numeric"})
             continue
         values, counts = np.unique(x_train[name].astype(str), return_counts=True)
@@ -162,7 +162,7 @@ def column_encodings(x_train: np.ndarray, max_one_hot_categories: int) -> list[d
 
 def table_columns(x: np.ndarray) -> dict[str, np.ndarray]:
     """A table as the dict of (rows, 1) columns the model takes: numbers as float32, categories as strings."""
-    return {name: (x[name].astype(str) if x.dtype[name] == object else x[name].astype("float32"))[:, np.newaxis] for name in x.dtype.names}
+    return {name: (x[name].astype(str) if x.dtype[name].kind == "O" else x[name].astype("float32"))[:, np.newaxis] for name in x.dtype.names}
 
 
 def feature_statistics(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +170,7 @@ def feature_statistics(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keras.layers.Normalization.adapt computes, taken here so the layer can be created inside the
     distribution strategy's scope."""
     if is_table(x_train):
-        numeric = [name for name in x_train.dtype.names if x_train.dtype[name] != object]
+        numeric = [name for name in x_train.dtype.names if x_train.dtype[name].kind != "O"]
         x_train = np.stack([x_train[name] for name in numeric], axis=1) if numeric else np.zeros((len(x_train), 0))
     x = x_train.astype("float64")
     return x.mean(axis=0).astype("float32"), x.var(axis=0).astype("float32")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .folders import TEXT_EXTENSIONS, check_labels_fit_task, split_class_folders
+from .class_folders import TEXT_EXTENSIONS, check_labels_fit_task, split_class_folders
 from .schema import ConfigError
 from .splits import Splits
 

@@ -63,7 +63,7 @@ def _backbone(cfg, side_shape: tuple[int, int]) -> keras.Model:
     constructor, _ = _applications(cfg.backbone)
     kwargs = {"alpha": cfg.alpha} if cfg.backbone == "mobilenet_v2" else {}
     try:
-        return constructor(include_top=False, weights=cfg.weights, input_shape=(*side_shape, 3), name=cfg.backbone, **kwargs)
+        return constructor(include_top=False, weights=cfg.weights, input_shape=(*side_shape, 3), name=str(cfg.backbone), **kwargs)
     except Exception as error:  # noqa: BLE001 - only the download can fail here; say how to work offline
         if cfg.weights != "imagenet":
             raise

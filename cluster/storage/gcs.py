@@ -3,14 +3,13 @@
 The client is built exactly as in production; pointing STORAGE_EMULATOR_HOST at a server is the only
 thing that differs in tests (the library then uses anonymous credentials itself). Every call carries
 a per-request timeout and the library's retry policy bounded by a deadline; files above the
-library's multipart limit (8 MiB) go up resumably in `chunk_size` pieces. Every transfer is checked
-against the crc32c Cloud Storage computed for the stored object.
+library's multipart limit (8 MiB) go up resumably in `chunk_size` pieces. Every transfer passes
+checksum="crc32c", so the library checks it against the crc32c Cloud Storage holds for the object.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Optional
 
 # google-auth probes for a GCE metadata server 3 times with 3 s timeouts (13 s measured here) before it
@@ -113,20 +112,10 @@ class GCSStore(Store):
         except (GoogleAPIError, GoogleAuthError, DataCorruption, InvalidResponse, RequestException, OSError) as error:
             raise self._error(action, key, error) from error
 
-    def _verify_upload(self, key: str, blob, expected) -> ObjectInfo:
-        info = self._info(blob)
-        if (info.size, info.crc32c) != (expected.size, expected.crc32c):
-            # Never leave a corrupt object under a real name: delete exactly the generation just written.
-            try:
-                blob.delete(if_generation_match=info.generation, timeout=self.request_timeout, retry=self.retry)
-            finally:
-                raise IntegrityError(
-                    f"Uploading {self.uri}/{key}: stored crc32c {info.crc32c} / {info.size} bytes differ from the "
-                    f"local {expected.crc32c} / {expected.size} bytes; the object was deleted."
-                )
-        return info
-
-    def _upload(self, key: str, expected, send, if_generation_match: Optional[int]) -> ObjectInfo:
+    def _upload(self, key: str, local_checksums, send, if_generation_match: Optional[int]) -> ObjectInfo:
+        """`send(blob)` uploads with checksum="crc32c": the library sends the crc32c it computes, which Cloud
+        Storage checks (a multipart upload) or the library compares with the stored object's at the end (a
+        resumable one, DataCorruption on a mismatch); so the info of the stored object is the verified one."""
         from google.api_core.exceptions import PreconditionFailed as Api412
 
         blob = self._bucket.blob(self._name(key), chunk_size=self.chunk_size)
@@ -135,10 +124,12 @@ class GCSStore(Store):
         except PreconditionFailed as error:
             # A retried request whose first attempt did land also answers 412: that is our object.
             current = self.stat(key)
-            if current and (current.size, current.crc32c) == (expected.size, expected.crc32c) and isinstance(error.__cause__, Api412):
-                return current
+            if current and isinstance(error.__cause__, Api412):
+                expected = local_checksums()
+                if (current.size, current.crc32c) == (expected.size, expected.crc32c):
+                    return current
             raise
-        return self._verify_upload(key, blob, expected)
+        return self._info(blob)
 
     # ------------------------------------------------------------ Store
     def check_writable(self) -> None:
@@ -150,8 +141,6 @@ class GCSStore(Store):
             self.retry = saved
 
     def upload_file(self, path, key, *, if_generation_match=None) -> ObjectInfo:
-        expected = checksum_file(path)
-
         def send(blob):
             blob.upload_from_filename(
                 str(path),
@@ -161,11 +150,9 @@ class GCSStore(Store):
                 retry=self.retry,
             )
 
-        return self._upload(key, expected, send, if_generation_match)
+        return self._upload(key, lambda: checksum_file(path), send, if_generation_match)
 
     def write_bytes(self, key, data, *, if_generation_match=None) -> ObjectInfo:
-        expected = checksum_bytes(data)
-
         def send(blob):
             blob.upload_from_string(
                 data,
@@ -175,14 +162,15 @@ class GCSStore(Store):
                 retry=self.retry,
             )
 
-        return self._upload(key, expected, send, if_generation_match)
+        return self._upload(key, lambda: checksum_bytes(data), send, if_generation_match)
 
     def read_bytes(self, key):
         from google.api_core.exceptions import NotFound
 
         blob = self._bucket.blob(self._name(key))
         try:
-            # One request: the media download answers with the object's generation and hashes.
+            # One request: the media download answers with the object's generation and hashes, and the
+            # library checks the bytes against its crc32c (DataCorruption otherwise).
             data = blob.download_as_bytes(checksum="crc32c", timeout=self.request_timeout, retry=self.retry)
         except NotFound as error:
             if self._bucket_missing():
@@ -190,26 +178,22 @@ class GCSStore(Store):
             return None
         except Exception as error:  # noqa: BLE001 - mapped to a StorageError with the object's name
             raise self._error("Reading", key, error) from error
-        sums = checksum_bytes(data)
-        if blob.crc32c and blob.crc32c != sums.crc32c:
-            raise IntegrityError(f"Reading {self.uri}/{key}: crc32c {sums.crc32c} != stored {blob.crc32c}.")
-        return data, ObjectInfo(key, sums.size, sums.crc32c, sums.md5, int(blob.generation or 0))
+        return data, ObjectInfo(key, len(data), blob.crc32c, blob.md5_hash, int(blob.generation or 0))
 
     def download_file(self, key, path) -> ObjectInfo:
         blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout, retry=self.retry))
         if blob is None:
             raise StorageError(f"Object {self.uri}/{key} does not exist.")
         info = self._info(blob)
-        # Pin the generation read above: a concurrent replacement cannot splice two versions together.
+        # Pin the generation read above: a concurrent replacement cannot splice two versions together. The
+        # library checks the bytes against that generation's crc32c (DataCorruption otherwise), but only in
+        # a download without chunk_size: chunked downloads are not checked.
         pinned = self._bucket.blob(self._name(key), generation=info.generation)
         self._call(
             "Downloading",
             key,
             lambda: pinned.download_to_filename(str(path), checksum="crc32c", timeout=self.request_timeout, retry=self.retry),
         )
-        got = checksum_file(path)
-        if got.crc32c != info.crc32c:
-            raise IntegrityError(f"Downloading {self.uri}/{key}: crc32c {got.crc32c} != stored {info.crc32c}.")
         return info
 
     def stat(self, key) -> Optional[ObjectInfo]:

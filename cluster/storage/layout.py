@@ -1,4 +1,4 @@
-"""Object names of the bucket layout (README: "Storage and pull"). The only place that spells them.
+"""Object names of the bucket layout (README: "Storage and pull"); a trial's files are named as in its job folder.
 
     <uri>/<sweep>/owner.json                         which sweep writes here (its id): two never mix
     <uri>/<sweep>/manifest.json                      leaderboard, best trial, command, configs, versions
@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import re
 
+from trainers import job_files
+
 OWNER = "owner.json"
 MANIFEST = "manifest.json"
 POINTER = "best.json"
 TRIALS = "trials"
-CONFIG = "resolved_config.yaml"
-METRICS = "metrics.json"
-TENSORBOARD = "tensorboard"
-CHECKPOINTS = "checkpoints"
 STATE_POINTER = "state.json"
-STATES = "state"
-TRIAL_RECORD = "trial.json"
+# A trial's folder in the store keeps the names of the job folder's files (trainers/job_files.py).
+CONFIG = job_files.RESOLVED_CONFIG
+METRICS = job_files.METRICS
+TENSORBOARD = job_files.TENSORBOARD
+CHECKPOINTS = job_files.BEST_CHECKPOINT.parent.name
+STATES = job_files.STATE
+TRIAL_RECORD = job_files.TRIAL_RECORD
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+-]{0,199}$")
 

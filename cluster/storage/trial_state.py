@@ -25,7 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from trainers.job_files import BEST_CHECKPOINT, PREVIOUS_STATE, PROGRESS, STATE, STATE_MODEL, check_state, newest_usable_state
+from trainers.job_files import (
+    BEST_CHECKPOINT,
+    PREVIOUS_STATE,
+    PROGRESS,
+    STATE,
+    STATE_MODEL,
+    UNREADABLE,
+    Progress,
+    check_state,
+    newest_usable_state,
+)
 
 from . import layout
 from .base import Store
@@ -56,9 +66,8 @@ def stage_state(job_dir: Path) -> Optional[StagedState]:
     on. Cheap enough for the training thread (two links and a small JSON read)."""
     state_dir = Path(job_dir) / STATE
     try:
-        progress_file = state_dir / PROGRESS
-        stat = os.stat(progress_file)
-        epoch = int(json.loads(progress_file.read_text())["epochs_completed"])
+        stat = os.stat(state_dir / PROGRESS)
+        epoch = Progress.read(state_dir).epochs_completed
         folder = Path(job_dir) / STAGING / uuid.uuid4().hex
         folder.mkdir(parents=True)
         for name in STATE_FILES:
@@ -66,7 +75,7 @@ def stage_state(job_dir: Path) -> Optional[StagedState]:
                 os.link(state_dir / name, folder / name)
             except OSError:  # a filesystem without hard links
                 shutil.copyfile(state_dir / name, folder / name)
-    except (OSError, ValueError, KeyError):
+    except UNREADABLE:
         return None
     return StagedState(epoch, folder, (stat.st_mtime_ns, stat.st_size))
 
@@ -85,7 +94,7 @@ def upload_state(store: Store, sweep: str, trial: str, sweep_id: str, staged: St
         raise StorageError(f"{store.uri}/{pointer_key} belongs to another sweep ({current.get('sweep_id')}); not replacing it.")
     if current is not None and int(current.get("epoch", 0)) > staged.epoch:
         return None
-    progress = json.loads((staged.folder / PROGRESS).read_text())
+    progress = Progress.read(staged.folder)
     folder = layout.state_folder_key(sweep, trial, staged.epoch, uuid.uuid4().hex[:8])
     files = {}
     for name in STATE_FILES:
@@ -95,8 +104,8 @@ def upload_state(store: Store, sweep: str, trial: str, sweep_id: str, staged: St
         "sweep_id": sweep_id,
         "trial": trial,
         "epoch": staged.epoch,
-        "finished": bool(progress.get("finished")),
-        "stage": (progress.get("stages") or [{}])[-1].get("name"),
+        "finished": progress.finished,
+        "stage": progress.stages[-1].name if progress.stages else None,
         "folder": folder,
         "files": files,
         "uploaded_at": time.time(),

@@ -16,7 +16,6 @@ if the trial dies.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -29,12 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from trainers.job_files import BEST_CHECKPOINT as CHECKPOINT_FILE
-from trainers.job_files import METRICS as METRICS_FILE
-from trainers.job_files import PROGRESS as PROGRESS_FILE
-from trainers.job_files import RESOLVED_CONFIG as CONFIG_FILE
-from trainers.job_files import STATE as STATE_DIR
-from trainers.job_files import TENSORBOARD as TENSORBOARD_DIR
+from trainers.job_files import (
+    BEST_CHECKPOINT,
+    METRICS,
+    PROGRESS,
+    RESOLVED_CONFIG,
+    STATE,
+    TENSORBOARD,
+    UNREADABLE,
+    Progress,
+)
 
 from . import layout
 from .base import Store
@@ -115,12 +118,12 @@ class TrialUploader:
                 self._state_signature = staged.signature
                 self._queue.put(("state", staged))
         try:
-            progress = json.loads((Path(state_dir) / PROGRESS_FILE).read_text())
-            checkpoint = os.stat(self.job_dir / CHECKPOINT_FILE)
-        except (OSError, ValueError):
+            progress = Progress.read(Path(state_dir))
+            checkpoint = os.stat(self.job_dir / BEST_CHECKPOINT)
+        except UNREADABLE:
             self._queue.put(("epoch", None))  # no checkpoint (disabled or not yet written): sync the rest
             return
-        best = _Best(progress["best_epoch"], progress["best_value"], (checkpoint.st_mtime_ns, checkpoint.st_size))
+        best = _Best(progress.best_epoch, progress.best_value, (checkpoint.st_mtime_ns, checkpoint.st_size))
         self._queue.put(("epoch", best))
 
     def close(self, timeout: float = 600.0) -> UploadReport:
@@ -200,7 +203,7 @@ class TrialUploader:
         if self.sweep_id is None:
             return
         try:
-            stat = os.stat(self.job_dir / STATE_DIR / PROGRESS_FILE)
+            stat = os.stat(self.job_dir / STATE / PROGRESS)
         except OSError:
             return
         if (stat.st_mtime_ns, stat.st_size) != self._state_signature:
@@ -215,7 +218,7 @@ class TrialUploader:
             return
         try:
             record = upload_state(self.store, self.sweep, self.trial, self.sweep_id, staged)
-        except (StorageError, OSError, ValueError) as error:
+        except (StorageError, *UNREADABLE) as error:
             self._fail(f"resumable state of epoch {staged.epoch} to {self._trial_uri()} (a newer one replaces it)", error)
             return
         if record is not None:
@@ -257,7 +260,7 @@ class TrialUploader:
                 # An earlier attempt of this trial already uploaded a checkpoint at least as good.
                 self._uploaded_signature = best.signature
                 return
-            copy = self._snapshot(CHECKPOINT_FILE, best.signature)
+            copy = self._snapshot(BEST_CHECKPOINT, best.signature)
             if copy is None:
                 return  # rewritten since that epoch: the next epoch's message carries the new version
             key = layout.checkpoint_key(self.sweep, self.trial, best.epoch, uuid.uuid4().hex[:8])
@@ -293,10 +296,10 @@ class TrialUploader:
                 copy.unlink(missing_ok=True)
 
     def _sync_files(self, final: bool) -> None:
-        candidates: list[Path] = [Path(CONFIG_FILE)]
+        candidates: list[Path] = [Path(RESOLVED_CONFIG)]
         if final:
-            candidates.append(Path(METRICS_FILE))
-        tensorboard = self.job_dir / TENSORBOARD_DIR
+            candidates.append(Path(METRICS))
+        tensorboard = self.job_dir / TENSORBOARD
         if tensorboard.is_dir():
             candidates += sorted(p.relative_to(self.job_dir) for p in tensorboard.rglob("*") if p.is_file())
         for relative in candidates:

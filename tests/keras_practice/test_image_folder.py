@@ -42,7 +42,7 @@ def test_saved_model_takes_raw_pixels_and_reproduces_the_test_score(photo_job):
     import keras
     from PIL import Image
 
-    from trainers.folders import split_class_folders
+    from trainers.class_folders import split_class_folders
 
     photos, job_dir = photo_job
     model = keras.models.load_model(job_dir / "checkpoints" / "best.keras")

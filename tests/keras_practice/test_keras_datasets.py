@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from tests.conftest import run_launch
 from tests.keras_practice.makers import write_boston_npz, write_reuters_npz

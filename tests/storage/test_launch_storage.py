@@ -8,11 +8,9 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.conftest import PROJECT_ROOT, run_launch
 
@@ -26,24 +24,22 @@ def no_google_env(tmp_path: Path) -> dict:
     return env
 
 
-def assert_refused_before_training(result, message: str, seconds: float, limit: float):
+def assert_refused_before_training(result, message: str):
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"Storage error: " in result.stderr and message in result.stderr, result.stderr
+    assert "Storage error: " in result.stderr and message in result.stderr, result.stderr
     assert "Epoch 1/" not in result.stdout + result.stderr
-    assert seconds < limit, f"took {seconds:.1f} s"
 
 
-def test_malformed_uri_fails_before_training(tmp_path):
-    started = time.monotonic()
-    result = run_launch("storage.uri=s3://bucket/x", cwd=tmp_path)
-    assert_refused_before_training(result, "Invalid storage URI 's3://bucket/x'", time.monotonic() - started, 60)
+def test_malformed_uri_fails_before_training(tmp_path, tensorflow_unimportable):
+    result = run_launch("storage.uri=s3://bucket/x", cwd=tmp_path, env=tensorflow_unimportable)
+    assert_refused_before_training(result, "Invalid storage URI 's3://bucket/x'")
 
 
-def test_missing_bucket_fails_before_training(gcs, tmp_path):
+def test_missing_bucket_fails_before_training(gcs, tmp_path, tensorflow_unimportable):
     server, _ = gcs
-    started = time.monotonic()
-    result = run_launch("storage.uri=gs://no-such-bucket/exp", cwd=tmp_path, env={"STORAGE_EMULATOR_HOST": server.url})
-    assert_refused_before_training(result, "bucket 'no-such-bucket' does not exist", time.monotonic() - started, 60)
+    result = run_launch("storage.uri=gs://no-such-bucket/exp", cwd=tmp_path,
+                        env={"STORAGE_EMULATOR_HOST": server.url, **tensorflow_unimportable})
+    assert_refused_before_training(result, "bucket 'no-such-bucket' does not exist")
 
 
 def test_unwritable_local_folder_fails_before_training(tmp_path):
@@ -52,13 +48,16 @@ def test_unwritable_local_folder_fails_before_training(tmp_path):
     assert result.returncode == 2 and "Storage error: " in result.stderr and "a-file" in result.stderr
 
 
-def test_missing_credentials_fail_fast_even_when_the_metadata_server_hangs(tmp_path):
+def test_missing_credentials_fail_fast_even_when_the_metadata_server_hangs(tmp_path, tensorflow_unimportable):
     """No emulator, no ADC, and a "metadata server" that accepts connections but never answers (what a
     firewalled 169.254.169.254 looks like). google-auth's defaults spend ~13 s probing it; the store
-    allows one probe. Timed inside the process: interpreter start-up on a busy machine is not the point."""
+    allows one probe. Timed inside the process, after the imports: interpreter start-up and imports on a
+    busy machine are not the point."""
     probe = (
-        "import time; t = time.monotonic()\n"
+        "import time\n"
+        "import google.auth, google.cloud.storage\n"
         "from cluster.storage import preflight, StorageError\n"
+        "t = time.monotonic()\n"
         "try:\n    preflight('gs://my-bucket/exp')\nexcept StorageError as e:\n    print(round(time.monotonic() - t, 2)); print(e)\n"
     )
     with socket.socket() as hole:
@@ -71,9 +70,8 @@ def test_missing_credentials_fail_fast_even_when_the_metadata_server_hangs(tmp_p
         assert float(seconds) < 8, timed.stdout
         assert "No Google Cloud credentials found" in message and "gcloud auth application-default login" in message
 
-        started = time.monotonic()
-        result = run_launch("storage.uri=gs://my-bucket/exp", cwd=tmp_path, env=env)
-    assert_refused_before_training(result, "No Google Cloud credentials found", time.monotonic() - started, 60)
+        result = run_launch("storage.uri=gs://my-bucket/exp", cwd=tmp_path, env={**env, **tensorflow_unimportable})
+    assert_refused_before_training(result, "No Google Cloud credentials found")
 
 
 def test_run_uploads_to_the_bucket_and_pull_brings_back_a_model_that_predicts(gcs, tmp_path):

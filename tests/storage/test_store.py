@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from cluster.storage import PreconditionFailed, open_store, preflight
-from cluster.storage.base import checksum_file
+from cluster.storage.base import checksum_bytes, checksum_file
 from cluster.storage.pointers import read_json, replace_if_better
 
 MiB = 1 << 20
@@ -37,6 +37,7 @@ def test_round_trip_keeps_bytes_and_checksums(store_uri, tmp_path):
     store.write_bytes("sweep/trials/1/metrics.json", b'{"a": 1}')
     data, small = store.read_bytes("sweep/trials/1/metrics.json")
     assert data == b'{"a": 1}' and small.size == 8
+    assert small.crc32c == checksum_bytes(data).crc32c  # the store's checksum of what it returned
     assert store.read_bytes("sweep/nothing.json") is None
     assert [i.key for i in store.list("sweep/")] == ["sweep/trials/0/checkpoints/model.keras", "sweep/trials/1/metrics.json"]
     assert store.list_dirs("sweep/trials/") == ["0", "1"]
@@ -65,24 +66,79 @@ def test_best_pointer_is_replaced_only_by_better_values(store_uri):
     assert read_json(store, "s/best.json")[0]["trial"] == "2"
 
 
-def test_concurrent_writers_leave_the_best_value(store_uri):
-    """Eight trials finishing at once, in any order: the pointer ends at the best one."""
-    store = open_store(store_uri)
-    values = [0.8, 0.3, 0.9, 0.1, 0.5, 0.7, 0.2, 0.6]
-    errors = []
+class Writer:
+    """One writer's view of the real store, pausing where a race needs it: after its first read of the
+    pointer it waits at `read_barrier` (every writer has then read the same generation), and with
+    `write_after` set it writes only once that event is set (it then holds a stale generation)."""
 
-    def write(index, value):
+    def __init__(self, store, read_barrier: threading.Barrier, write_after: threading.Event | None = None):
+        self.store, self.read_barrier, self.write_after = store, read_barrier, write_after
+        self.reads = 0
+        self.wrote = threading.Event()
+
+    def read_bytes(self, key):
+        found = self.store.read_bytes(key)
+        self.reads += 1
+        if self.reads == 1:
+            self.read_barrier.wait(timeout=60)
+        return found
+
+    def write_bytes(self, key, data, *, if_generation_match=None):
+        if self.write_after is not None:
+            assert self.write_after.wait(timeout=60)
         try:
-            replace_if_better(store, "race/best.json", {"value": value, "mode": "max", "trial": str(index)})
-        except Exception as error:  # noqa: BLE001
+            return self.store.write_bytes(key, data, if_generation_match=if_generation_match)
+        finally:
+            self.wrote.set()
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def run_writers(writers_and_records, key: str) -> list:
+    errors, results = [], {}
+
+    def write(writer, record):
+        try:
+            results[record["trial"]] = replace_if_better(writer, key, record)
+        except Exception as error:  # noqa: BLE001 - reported below with the others
             errors.append(error)
 
-    threads = [threading.Thread(target=write, args=(i, v)) for i, v in enumerate(values)]
+    threads = [threading.Thread(target=write, args=pair) for pair in writers_and_records]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
-    assert not errors
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def test_a_writer_holding_a_stale_generation_never_replaces_a_better_record(store_uri):
+    """Two trials read the pointer at the same moment; the better one writes first, then the worse one
+    writes with the generation it read before: the compare-and-swap refuses it, it reads the better
+    record and gives up. Without if_generation_match the worse record would overwrite the better."""
+    store = open_store(store_uri)
+    replace_if_better(store, "race/best.json", {"value": 0.5, "mode": "max", "trial": "first"})
+    barrier = threading.Barrier(2)
+    better = Writer(store, barrier)
+    worse = Writer(store, barrier, write_after=better.wrote)
+    results = run_writers([(better, {"value": 0.9, "mode": "max", "trial": "better"}),
+                           (worse, {"value": 0.7, "mode": "max", "trial": "worse"})], "race/best.json")
+    assert results["better"][0] and not results["worse"][0]
+    assert worse.reads == 2  # refused once, it read the pointer again and found the better record
+    assert read_json(store, "race/best.json")[0] == {"value": 0.9, "mode": "max", "trial": "better"}
+
+
+def test_concurrent_writers_leave_the_best_value(store_uri):
+    """Eight trials finishing at once, all reading the absent pointer before any writes: the pointer ends
+    at the best one, whatever order their writes land in."""
+    store = open_store(store_uri)
+    values = [0.8, 0.3, 0.9, 0.1, 0.5, 0.7, 0.2, 0.6]
+    barrier = threading.Barrier(len(values))
+    writers = [(Writer(store, barrier), {"value": value, "mode": "max", "trial": str(index)})
+               for index, value in enumerate(values)]
+    results = run_writers(writers, "race/best.json")
+    assert sum(written for written, _ in results.values()) >= 1
     assert read_json(store, "race/best.json")[0] == {"value": 0.9, "mode": "max", "trial": "2"}
 
 

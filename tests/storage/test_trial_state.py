@@ -15,7 +15,7 @@ from cluster.storage import open_store
 from cluster.storage.ownership import LOCAL_MARKER, SweepNameTaken, claim_sweep
 from cluster.storage.pointers import read_json
 from cluster.storage.trial_state import restore_state, stage_state, upload_state
-from trainers.job_files import BEST_CHECKPOINT, PREVIOUS_STATE, STATE, STATE_MODEL, check_state, write_state
+from trainers.job_files import BEST_CHECKPOINT, PREVIOUS_STATE, STATE, STATE_MODEL, Progress, check_state, write_state
 
 SWEEP, TRIAL = "sw", "0"
 
@@ -35,8 +35,8 @@ def train_epochs(job_dir: Path, epochs) -> dict:
     saved = {}
     for epoch in epochs:
         model = BytesModel(epoch)
-        write_state(job_dir / STATE, model, {"epochs_completed": epoch, "best_value": 1.0 / epoch, "best_epoch": epoch,
-                                             "history": [{"epoch": e} for e in range(1, epoch + 1)]})
+        write_state(job_dir / STATE, model, Progress(epoch, best_value=1.0 / epoch, best_epoch=epoch,
+                                                     history=[{"epoch": e} for e in range(1, epoch + 1)]))
         saved[epoch] = model.data
     return saved
 
@@ -61,7 +61,7 @@ def test_a_node_with_an_empty_disk_resumes_from_the_newest_state_in_the_store(st
     outcome = restore_state(store, SWEEP, TRIAL, "id-1", fresh)
     assert (outcome.source, outcome.epoch) == ("store", 3)
     assert state_model_bytes(fresh) == saved[3]
-    assert check_state(fresh / STATE).progress["history"][-1] == {"epoch": 3}
+    assert check_state(fresh / STATE).progress.history[-1] == {"epoch": 3}
     # Only the newest two states stay in the store.
     folders = {info.key.rsplit("/", 1)[0] for info in store.list(f"{SWEEP}/trials/{TRIAL}/state/")}
     pointer, _ = read_json(store, f"{SWEEP}/trials/{TRIAL}/state.json")

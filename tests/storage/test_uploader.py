@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
-
-import pytest
 
 from cluster.storage import open_store
 from cluster.storage.base import checksum_bytes
@@ -121,10 +120,27 @@ def test_close_gives_up_at_its_deadline_when_the_store_stays_down(gcs_disk, tmp_
     assert "did not finish within 3 s" in caplog.text
 
 
+def upload_read_position(prefix: str) -> int | None:
+    """How far this process has read a file under a folder named `prefix*` in the temp dir (the uploader's
+    snapshots of checkpoints), or None when no such file is open. The library reads the next chunk of a
+    resumable upload only after the server took the one before: beyond one chunk, the upload is under way."""
+    root = os.path.realpath(tempfile.gettempdir())
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(os.path.join(root, prefix)):
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    return int(info.readline().split()[1])  # "pos:\t<offset>"
+        except (OSError, ValueError, IndexError):
+            continue  # closed meanwhile
+    return None
+
+
 def test_server_killed_mid_upload_never_leaves_a_pointer_to_a_partial_object(gcs_disk, tmp_path, caplog):
     server, bucket = gcs_disk
-    # 12 MiB in 256 KiB chunks: a resumable upload of ~48 requests, about 2-3 s against the emulator.
-    store = open_store(f"gs://{bucket}/exp", chunk_size=256 * 1024, request_timeout=5, retry_deadline=20)
+    chunk = 256 * 1024
+    # 12 MiB in 256 KiB chunks: a resumable upload of 48 requests.
+    store = open_store(f"gs://{bucket}/exp", chunk_size=chunk, request_timeout=5, retry_deadline=20)
     job = JobFolder(tmp_path / "job")
     caplog.set_level(logging.INFO, logger="cluster.storage.uploader")
     uploader = TrialUploader(store, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
@@ -133,12 +149,16 @@ def test_server_killed_mid_upload_never_leaves_a_pointer_to_a_partial_object(gcs
 
     big = os.urandom(12 * MiB)
     uploader.on_epoch_end(*job.end_epoch(2, 0.5, checkpoint=big))
-    time.sleep(0.6)
-    assert pointer(store)["epoch"] == 1, "the upload finished before the server could be stopped mid-way"
-    server.stop(kill=True)
-    time.sleep(1.5)
+    def under_way():  # more than one chunk sent
+        position = upload_read_position("raylaunch-upload-")
+        return position if position and position > chunk else None
+
+    read = wait_for(under_way, timeout=60, interval=0.005, what="the checkpoint's upload to get under way")
+    assert read < len(big) // 2, f"{read} bytes read already: the upload was about to finish"
+    assert pointer(store)["epoch"] == 1
+    server.stop(kill=True)  # returns once the server process is gone
     server.start()
-    # While and after the outage: the pointer only ever names a complete object.
+    # After the outage: the pointer only ever names a complete object.
     assert_pointer_names_a_complete_object(store)
 
     job.finish()
@@ -149,5 +169,5 @@ def test_server_killed_mid_upload_never_leaves_a_pointer_to_a_partial_object(gcs
     whole = checksum_bytes(big)
     for info in store.list("sw/trials/3/checkpoints/"):  # ...and no partial object anywhere
         assert (info.size, info.crc32c) == (whole.size, whole.crc32c), info
-    if report.failures:  # a lost upload session fails loudly, then the next sync re-sends
-        assert "Upload failed" in caplog.text
+    # The upload session died with the server: that transfer failed loudly, and the next sync re-sent it.
+    assert report.failures and "Upload failed" in caplog.text

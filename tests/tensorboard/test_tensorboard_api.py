@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import LAUNCH, PROJECT_ROOT
-from tests.tensorboard.conftest import QUICK, TRIALS, TensorBoard, history_of
+from tests.tensorboard.conftest import TRIALS, TensorBoard, history_of
 
 # (run below the trial folder, TensorBoard tag, key in the job's metrics.json history)
 SCALARS = [

@@ -12,7 +12,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from trainers.schema import ConfigError, register_schemas, validate
+from trainers.schema import MODEL_INPUTS, ConfigError, ModelName, composition_error_message, register_schemas, validate
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 register_schemas()
@@ -25,6 +25,20 @@ def group_options(group: str) -> list[str]:
 def compose_job(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
+
+
+def refusal(*overrides: str) -> str:
+    """What launch.py says of a job it refuses: a value OmegaConf refused while composing (a field's type
+    or enum), worded by composition_error_message, or what validate() raises."""
+    try:
+        cfg = compose_job(*overrides)
+    except ConfigCompositionException as error:
+        message = composition_error_message(error)
+        assert message is not None, f"not a refused value: {error} ({error.__cause__})"
+        return message
+    with pytest.raises(ConfigError) as refused:
+        validate(cfg)
+    return str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +66,10 @@ def test_default_config_is_valid_and_offline():
     validate(cfg)
     assert (cfg.model.name, cfg.data.name, cfg.optimizer.name) == ("cnn", "digits", "adam")
     assert cfg.data.path is None  # digits ship with scikit-learn: nothing to download
+
+
+def test_the_model_names_are_the_model_options():
+    assert sorted(ModelName) == sorted(MODEL_INPUTS) == group_options("model")
 
 
 @pytest.mark.parametrize("model", group_options("model"))
@@ -90,10 +108,7 @@ def test_top_level_lr_and_seed_reach_the_job():
     ],
 )
 def test_bad_values_are_refused_with_field_value_and_allowed(override, field, allowed):
-    cfg = compose_job(override)
-    with pytest.raises(ConfigError) as refused:
-        validate(cfg)
-    message = str(refused.value)
+    message = refusal(override)
     received = override.split("=", 1)[1]
     assert f"`{field}`" in message and allowed in message
     assert received in message or str(float(received)) in message
@@ -105,13 +120,73 @@ def test_wrong_type_is_refused_while_composing():
     assert "lr" in str(refused.value) and "fast" in str(refused.value)
 
 
-@pytest.mark.parametrize("group", ["model", "data", "optimizer"])
+@pytest.mark.parametrize("group", [path.name for path in sorted(CONF.iterdir()) if path.is_dir() and path.name != "hydra"])
 def test_unknown_group_option_lists_the_valid_ones(group):
+    """Every group, including those a job may leave out (experiment, hparams_search: their `none`)."""
     with pytest.raises(ConfigCompositionException) as refused:
         compose_job(f"{group}=nonexistent")
     message = str(refused.value)
+    assert f"Could not find '{group}/nonexistent'" in message
     for option in group_options(group):
         assert option in message
+
+
+def test_experiment_and_hparams_search_default_to_none_which_changes_nothing():
+    cfg = compose_job()
+    assert cfg == compose_job("experiment=none", "hparams_search=none")
+    assert OmegaConf.to_container(cfg) == OmegaConf.to_container(compose_job("experiment=none"))
+
+
+@pytest.mark.parametrize(
+    "overrides,field,choices",
+    [
+        (["precision=fp8"], "precision", "auto, float32, mixed_float16, mixed_bfloat16"),
+        (["mode=biggest"], "mode", "auto, min, max"),
+        (["data.task=ranking"], "data.task", "binary, multiclass, multilabel, regression"),
+        (["data.input_kind=audio"], "data.input_kind", "image, tokens, text, tabular, sequence"),
+        (["model.name=transformer"], "model.name", "mlp, cnn, lstm, gru, text_lstm, transfer"),
+        (["optimizer.name=adagrad"], "optimizer.name", "adam, adamw, sgd, rmsprop"),
+        (["model=transfer", "model.backbone=vgg16"], "model.backbone", "efficientnet_b0, mobilenet_v2, resnet50"),
+        (["model=transfer", "model.pooling=min"], "model.pooling", "avg, max"),
+        (["lr_schedule.name=step"], "lr_schedule.name", "constant, cosine, exponential, warmup"),
+        (["augmentation=light", "augmentation.flip=diagonal"], "augmentation.flip",
+         "horizontal, vertical, horizontal_and_vertical, or null"),
+        (["trainer.callbacks.tensorboard.update_freq=step"], "trainer.callbacks.tensorboard.update_freq", "epoch, batch"),
+    ],
+)
+def test_a_value_outside_a_fixed_set_is_refused_by_omegaconf_with_the_set(overrides, field, choices):
+    with pytest.raises(ConfigCompositionException) as refused:  # OmegaConf itself refuses it, while composing
+        compose_job(*overrides)
+    message = composition_error_message(refused.value)
+    received = overrides[-1].split("=", 1)[1]
+    assert message.startswith(f"Invalid value for `{field}`: received {received!r}. Allowed: one of {choices}. ")
+    example = message.rpartition(f"e.g. `{field}=")[2].rstrip("`.")
+    assert example in choices.split(", "), message
+
+
+def test_a_value_of_the_wrong_type_is_worded_like_the_others():
+    message = refusal("trainer.epochs=1.5")
+    assert message == ("Invalid value for `trainer.epochs`: received 1.5. Allowed: an integer. "
+                       "Fix it on the command line or in the config, e.g. `trainer.epochs=10`.")
+    assert "`trainer.resume`: received 'maybe'. Allowed: true or false" in refusal("trainer.resume=maybe")
+
+
+def test_a_key_the_schema_does_not_have_is_named_with_the_keys_it_has():
+    assert refusal("trainer.epoch=3") == (
+        "Unknown key `trainer.epoch`: trainer (TrainerConfig) has no `epoch`. Its keys: epochs, batch_size, verbose, "
+        "resume, deterministic, jit_compile, steps_per_execution, callbacks. Check the spelling, or choose the group "
+        "option that has it.")
+
+
+def test_an_unknown_group_option_is_left_to_hydras_message():
+    with pytest.raises(ConfigCompositionException) as refused:
+        compose_job("model=transformer")
+    assert composition_error_message(refused.value) is None  # Hydra's lists the options
+
+
+def test_a_setting_of_one_optimizer_is_refused_for_another():
+    assert "(AdamConfig) has no `momentum`" in refusal("optimizer=adam", "optimizer.momentum=0.9")
+    assert compose_job("optimizer=sgd", "optimizer.momentum=0.5").optimizer.momentum == 0.5
 
 
 def test_a_model_that_cannot_serve_the_data_is_refused():

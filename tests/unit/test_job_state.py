@@ -12,7 +12,17 @@ import keras
 import numpy as np
 import pytest
 
-from trainers.job_files import PREVIOUS_STATE, PROGRESS, STATE, STATE_MODEL, check_state, update_progress, write_state
+from trainers.job_files import (
+    PREVIOUS_STATE,
+    PROGRESS,
+    STATE,
+    STATE_MODEL,
+    Progress,
+    Stage,
+    check_state,
+    update_progress,
+    write_state,
+)
 from trainers.resume import load_resume_point
 
 
@@ -29,7 +39,7 @@ def save_epochs(job_dir, epochs) -> dict:
     for epoch in epochs:
         model = tiny_model(epoch)
         weights[epoch] = model.get_weights()
-        write_state(job_dir / STATE, model, {"epochs_completed": epoch, "history": [{"epoch": e} for e in range(1, epoch + 1)]})
+        write_state(job_dir / STATE, model, Progress(epoch, history=[{"epoch": e} for e in range(1, epoch + 1)]))
     return weights
 
 
@@ -56,7 +66,7 @@ def test_resume_falls_back_to_the_previous_state_when_the_newest_is_damaged(tmp_
     os.truncate(tmp_path / STATE / STATE_MODEL, 1000)
     with caplog.at_level(logging.WARNING):
         progress, model = load_resume_point(tmp_path, keras.models.load_model)
-    assert progress["epochs_completed"] == 1
+    assert progress.epochs_completed == 1
     for loaded, saved in zip(model.get_weights(), weights[1]):
         np.testing.assert_array_equal(loaded, saved)
     assert "damaged or incomplete" in caplog.text and "trying an older state" in caplog.text
@@ -100,3 +110,51 @@ def test_a_state_missing_a_file_is_not_usable(tmp_path, missing):
     (tmp_path / STATE / missing).unlink()
     found = check_state(tmp_path / STATE)
     assert not found.usable and "missing or unreadable" in found.problem
+
+
+# progress.json as the version before typed records wrote it (a fine-tuning job, ended by early stopping
+# in its first stage): a job resumes from states written then.
+EARLIER_PROGRESS = {
+    "epochs_completed": 4,
+    "best_value": 0.25,
+    "best_epoch": 3,
+    "history": [{"epoch": epoch, "val_loss": 1.0 / epoch} for epoch in range(1, 5)],
+    "stages": [
+        {"name": "train", "first_epoch": 1, "learning_rate": 0.001, "trainable_weights": 2, "stopped_early": True},
+        {"name": "fine_tune", "first_epoch": 4, "learning_rate": 1e-05, "trainable_weights": 30, "unfrozen_layers": 14},
+    ],
+    "files": {"last.keras": {"size": 10, "crc32": 123}},
+    "finished": True,
+    "stopped_early": False,
+}
+
+
+def test_progress_reads_and_writes_the_format_states_were_written_in(tmp_path):
+    progress = Progress.from_json(EARLIER_PROGRESS)
+    assert (progress.epochs_completed, progress.best_value, progress.best_epoch) == (4, 0.25, 3)
+    assert progress.stages[0] == Stage("train", 1, 0.001, 2, stopped_early=True)
+    assert progress.stages[1].unfrozen_layers == 14 and progress.stages[1].stopped_early is None
+    assert progress.finished and not progress.stopped_early
+    assert progress.to_json() == EARLIER_PROGRESS
+    (tmp_path / PROGRESS).write_text(json.dumps(EARLIER_PROGRESS))
+    assert Progress.read(tmp_path) == progress
+
+
+def test_a_state_from_before_stages_and_checksums_still_loads(tmp_path):
+    """The oldest progress.json: no stages, no files, no finished flag."""
+    model = tiny_model(0)
+    (tmp_path / STATE).mkdir()
+    model.save(tmp_path / STATE / STATE_MODEL)
+    (tmp_path / STATE / PROGRESS).write_text(json.dumps({"epochs_completed": 2, "best_value": 0.5, "best_epoch": 2,
+                                                         "history": [{"epoch": 1}, {"epoch": 2}]}))
+    progress, loaded = load_resume_point(tmp_path, keras.models.load_model)
+    assert (progress.epochs_completed, progress.stages, progress.finished, progress.files) == (2, [], False, {})
+    assert loaded is not None
+
+
+@pytest.mark.parametrize("record", [{}, {"epochs_completed": "two"}, {"epochs_completed": 1, "stages": [{"first_epoch": 1}]}])
+def test_a_progress_record_without_what_a_resume_needs_is_unusable(tmp_path, record):
+    save_epochs(tmp_path, [1])
+    (tmp_path / STATE / PROGRESS).write_text(json.dumps(record))
+    found = check_state(tmp_path / STATE)
+    assert not found.usable and "is missing or unreadable" in found.problem

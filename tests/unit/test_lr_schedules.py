@@ -3,16 +3,18 @@ and the configurations a schedule cannot run with refused before TensorFlow trai
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from tests.unit.test_config_compose import compose_job, group_options
+from tests.unit.test_config_compose import compose_job, group_options, refusal
 from trainers.optimizers import build_optimizer
 from trainers.schedules import build_schedule, steps_per_epoch
-from trainers.schema import ConfigError, LRScheduleConfig, OptimizerConfig, validate
+from trainers.schema import ConfigError, LRScheduleConfig, validate
 
 PEAK = 1e-2
 STEPS = 100
@@ -57,7 +59,7 @@ def test_warmup_rises_linearly_then_decays_along_a_cosine():
 
 
 def test_the_optimizer_follows_the_schedule_step_by_step():
-    optimizer = build_optimizer(OmegaConf.structured(OptimizerConfig(name="adamw")), schedule("warmup", warmup_fraction=0.2))
+    optimizer = build_optimizer(compose_job("optimizer=adamw").optimizer, schedule("warmup", warmup_fraction=0.2))
     weight = keras.Variable(np.ones(3, "float32"))
     seen = []
     for _ in range(30):
@@ -91,8 +93,7 @@ def test_unknown_schedule_lists_the_valid_ones():
     for option in ("constant", "cosine", "exponential", "warmup"):
         assert option in str(refused.value)
     assert group_options("lr_schedule") == ["constant", "cosine", "exponential", "warmup"]
-    with pytest.raises(ConfigError, match="`lr_schedule.name`: received 'step'.*constant, cosine, exponential, warmup"):
-        validate(compose_job("lr_schedule.name=step"))
+    assert re.search("`lr_schedule.name`: received 'step'.*constant, cosine, exponential, warmup", refusal("lr_schedule.name=step"))
 
 
 @pytest.mark.parametrize(

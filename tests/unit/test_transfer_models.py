@@ -4,12 +4,14 @@ transfer settings are refused with the field, the value and the choices. Constru
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tests.unit.test_config_compose import compose_job
+from tests.unit.test_config_compose import compose_job, refusal
 from trainers.models import build_model
 from trainers.pipeline import DataSpec
 from trainers.schema import BACKBONES, CNNConfig, ConfigError, MLPConfig, RNNConfig, TransferConfig, validate
@@ -110,8 +112,7 @@ def test_every_image_model_honours_dropout_l2_and_batch_norm(name, config):
 )
 def test_bad_transfer_settings_are_refused_before_training(override, expected):
     overrides = ["model=transfer", override] + (["model.backbone=resnet50"] if "alpha" in override else [])
-    with pytest.raises(ConfigError, match=expected):
-        validate(compose_job(*overrides))
+    assert re.search(expected, refusal(*overrides))
 
 
 def test_a_weights_file_must_be_one_keras_can_load(tmp_path):
