@@ -65,6 +65,7 @@ def test_trials_spread_over_both_nodes_with_the_gpus_each_asked_for(tmp_path, tw
     assert [row["status"] for row in board["trials"]] == ["COMPLETED"] * 4
 
 
+@pytest.mark.slow  # about 40 s on 2 cores
 def test_killed_trial_resumes_from_its_last_epoch_and_one_that_keeps_dying_fails(tmp_path, two_node_cluster):
     """Job 0's process is killed once: Tune restarts it and it continues from its last saved epoch.
     Job 1's process is killed on every attempt: after hydra.launcher.max_failures restarts it is FAILED,

@@ -8,6 +8,7 @@ import csv
 import json
 import time
 
+import pytest
 import yaml
 
 from .conftest import QUICK, sweep
@@ -63,6 +64,7 @@ def test_grid_runs_each_job_as_a_trial_and_ranks_them(tmp_path):
     assert f"* best: job {best_num}" in result.stdout
 
 
+@pytest.mark.slow  # about 70 s on 2 cores
 def test_ctrl_c_interrupts_the_sweep_with_a_non_zero_exit_and_the_same_command_resumes_it(tmp_path):
     """Ctrl-C (SIGINT to the driver) ends the sweep as a shell expects, non-zero; the trials it cut short say
     INTERRUPTED (not STOPPED, which is the scheduler's), and rerunning the command finishes them."""

@@ -102,6 +102,7 @@ def test_rerun_in_the_same_folder_resumes_after_the_last_epoch(tmp_path):
     assert [epoch["epoch"] for epoch in after["history"]] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow  # about 40 s on 2 cores; the fallback itself: tests/unit/test_job_state.py
 def test_a_truncated_state_is_set_aside_and_the_rerun_resumes_from_the_one_before(tmp_path):
     """A kill during a copy or a full disk can leave state/last.keras cut short: the rerun warns, continues
     from the state before it (no traceback), and the next rerun is clean again."""

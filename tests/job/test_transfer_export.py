@@ -69,6 +69,7 @@ def test_one_tensorboard_run_shows_the_epochs_of_both_stages(transfer_job):
     assert learning_rates[0] == pytest.approx(1e-3) and learning_rates[1] == pytest.approx(FINE_TUNE_LR)
 
 
+@pytest.mark.slow  # about 45 s on 2 cores; the stage loop itself: tests/unit/test_job_stages.py
 def test_a_job_resumed_in_the_fine_tuning_stage_continues_that_stage(transfer_job, tmp_path):
     job_dir = tmp_path / "job"
     shutil.copytree(transfer_job, job_dir)

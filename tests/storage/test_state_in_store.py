@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import LAUNCH, run_launch, wait_for
 
 QUICK = ["storage.sync_seconds=1", "trainer.verbose=2",
@@ -46,6 +48,7 @@ def test_a_rerun_on_an_empty_disk_continues_from_the_state_in_the_bucket(gcs, tm
     assert (job_dir / "checkpoints" / "best.keras").is_file()
 
 
+@pytest.mark.slow  # about 30 s on 2 cores
 def test_a_store_that_stops_answering_never_holds_training_up(gcs_disk, tmp_path):
     """The emulator is frozen (SIGSTOP: connections open, no answer) after the first epoch's state is stored
     and stays frozen until the job has ended: a training thread waiting on the store would never finish."""
