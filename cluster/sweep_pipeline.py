@@ -25,7 +25,7 @@ from .job_configs import SweepError, setting_key
 from .resources import TrialResources, alive_node_capacities, check_fits
 from .sweep_folder import mark_ended
 from .sweep_spec import SweepSpec
-from .tune_trial import JobNumbers, SweepPlan
+from .tune_trial import InDriver, JobNumbers, SweepPlan
 from .watch import watch_line
 
 log = logging.getLogger(__name__)
@@ -215,8 +215,9 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
             # Every epoch: PBT may pick a donor at any report, and takes the donor's latest checkpoint.
             checkpoint_interval=1 if spec.mutations else None,
         )
-        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan),
-                                        resources=lambda trial_config: catalog.resources(plan.overrides_of(trial_config)).placement())
+        resources = InDriver(f"resources of {sweep_dir}",
+                             lambda trial_config: catalog.resources(plan.overrides_of(trial_config)).placement())
+        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources=resources)
         describe = lambda trial_config: " ".join(filter_overrides(plan.overrides_of(trial_config)))  # noqa: E731
         verbose = int(settings.get("verbose", 1))
         progress = SweepProgress(metric, mode, describe, quiet=verbose == 0)

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .search_space import SearchSpace, trial_overrides
 
@@ -79,12 +79,18 @@ class SweepPlan:
 class JobNumbers:
     """hydra.job.num of each trial of a search, given when Tune creates it (its name, job_<num>, is kept across
     restores). Tune's random search names trials by a counter, which is used as it is; a searcher's trials
-    have random ids, so they are numbered in creation order, after every job folder the sweep already has."""
+    have random ids, so they are numbered in creation order, after every job folder the sweep already has.
+
+    Tune copies and pickles its name creator with every trial it generates (deepcopy of the experiment spec,
+    its JSON form): this holds three small values, not the sweep's plan, and copies share one counter."""
 
     def __init__(self, plan: SweepPlan, sweep_dir: Path):
-        self.plan, self.sweep_dir = plan, Path(sweep_dir)
+        self.grid, self.initial_job_idx, self.sweep_dir = plan.jobs is not None, plan.initial_job_idx, Path(sweep_dir)
         self.given: dict[str, int] = {}
         self.next: Optional[int] = None
+
+    def __deepcopy__(self, memo: dict) -> "JobNumbers":
+        return self
 
     def __getstate__(self) -> dict:
         # Pickled into Tune's experiment state: a restored driver counts on from the folders there are then.
@@ -93,17 +99,41 @@ class JobNumbers:
     def _first_free(self) -> int:
         taken = [int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit()]
         taken += [int(path.name[4:]) for path in self.sweep_dir.glob("tune/job_*") if path.name[4:].isdigit()]
-        return max([self.plan.initial_job_idx - 1, *taken, *self.given.values()]) + 1
+        return max([self.initial_job_idx - 1, *taken, *self.given.values()]) + 1
 
     def name_of(self, trial) -> str:
         if trial.trial_id not in self.given:
             suffix = trial.trial_id.rsplit("_", 1)[-1]
-            if self.plan.jobs is not None or suffix.isdigit():
-                self.given[trial.trial_id] = self.plan.job_of(trial.config, trial.trial_id)[0]
+            if self.grid:
+                self.given[trial.trial_id] = self.initial_job_idx + int(trial.config["job"])
+            elif suffix.isdigit():
+                self.given[trial.trial_id] = self.initial_job_idx + int(suffix)
             else:
                 number = self._first_free() if self.next is None else self.next
                 self.given[trial.trial_id], self.next = number, number + 1
         return f"job_{self.given[trial.trial_id]}"
+
+
+class InDriver:
+    """A function of the driver that Tune keeps in its trainable and specs, which it pickles and unpickles for
+    every trial it creates: pickled as a name, so that costs the same however much the function holds (the
+    sweep's plan and composed configs made it about 0.5 s per trial). Tune calls it in the driver only, where
+    the name was registered (again by a resumed driver before Tune restores)."""
+
+    _functions: dict[str, Callable] = {}
+
+    def __init__(self, name: str, function: Callable) -> None:
+        self.name = name
+        InDriver._functions[name] = function
+
+    def __call__(self, *arguments):
+        return InDriver._functions[self.name](*arguments)
+
+    def __getstate__(self) -> dict:
+        return {"name": self.name}
+
+    def __setstate__(self, state: dict) -> None:
+        self.name = state["name"]
 
 
 def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str):
