@@ -2,6 +2,7 @@
 
     python bench/sweep_cost.py                       # sizes 8 128 1000, 3 runs each (about 4 min on 2 cores)
     python bench/sweep_cost.py --sizes 8 128 --runs 2
+    python bench/sweep_cost.py --sizes 128 1000 --runs 4 --baseline-ref 30eca02   # against an older commit
 
 Two figures per size, medians with min and max over runs:
 
@@ -17,6 +18,10 @@ Two figures per size, medians with min and max over runs:
                           (its full config is built only if something reads the JobReturn's cfg).
   check_s                 composing and checking all N jobs before launch (cluster/job_catalog.py), in process.
   compose_per_job_s       for scale: one full Hydra composition of a job (what checking cost per job before).
+
+With --baseline-ref REF (a commit of this repository, extracted under --out), each run also times REF's
+launch.py on the same command, the two sides alternating which goes first, and reports first_trial_ratio:
+the baseline's time to first trial over this checkout's, per pair (median, min, max).
 """
 
 from __future__ import annotations
@@ -56,13 +61,13 @@ def _launched_at(log: Path) -> float:
     return float("nan")
 
 
-def time_to_first_trial(size: int, out: Path) -> tuple[float, float]:
-    sweep_dir = out / f"sweep{size}-{time.time_ns()}"
+def time_to_first_trial(size: int, out: Path, root: Path = ROOT) -> tuple[float, float]:
+    sweep_dir = out / f"sweep{size}-{'baseline-' if root != ROOT else ''}{time.time_ns()}"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(f"{sweep_dir}.log", "w")
     started = time.time()
     driver = subprocess.Popen([sys.executable, "launch.py", "-m", seeds(size), *JOB, f"hydra.sweep.dir={sweep_dir}"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                              cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = started + 600
         while time.time() < deadline:
@@ -134,13 +139,25 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[8, 128, 1000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "runs" / time.strftime("%Y%m%d-%H%M%S-cost"))
+    parser.add_argument("--baseline-ref", default=None,
+                        help="a commit of this repository, timed side by side (alternating) on the same sweeps")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict = {"load_average_start": os.getloadavg()}
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import launcher_tree, machine_info
+
+    baseline, baseline_commit = launcher_tree(args.baseline_ref, args.out) if args.baseline_ref else (None, None)
+    results: dict = {"machine": machine_info(dict(os.environ)), "load_average_start": os.getloadavg(),
+                     "current": launcher_tree(None, args.out)[1], "baseline": baseline_commit}
     for size in args.sizes:
         first, launched, per_trial, check, compose_one, compositions = [], [], [], [], [], []
+        base_first: list[float] = []
         for run in range(args.runs):
+            if baseline and run % 2 == 0:  # alternate which side goes first
+                base_first.append(time_to_first_trial(size, args.out, baseline)[0])
             first_trial, checked = time_to_first_trial(size, args.out)
+            if baseline and run % 2 == 1:
+                base_first.append(time_to_first_trial(size, args.out, baseline)[0])
             first.append(first_trial)
             launched.append(checked)
             measured = in_process(size)
@@ -150,11 +167,15 @@ def main() -> None:
             compositions.append(measured["full_compositions"])
             print(f"[cost] {size} jobs run {run}: all jobs checked after {launched[-1]:.1f} s, first trial after "
                   f"{first[-1]:.1f} s; in process: checks {check[-1]:.2f} s "
-                  f"({compositions[-1]} compositions); driver {per_trial[-1]:.2f} ms per trial", flush=True)
+                  f"({compositions[-1]} compositions); driver {per_trial[-1]:.2f} ms per trial"
+                  + (f"; baseline: first trial after {base_first[-1]:.1f} s" if base_first else ""), flush=True)
         results[str(size)] = {"time_to_first_trial_s": stats(first), "time_to_jobs_checked_s": stats(launched),
                               "driver_ms_per_trial": stats(per_trial),
                               "check_s": stats(check), "compose_per_job_s": stats(compose_one),
                               "full_compositions": compositions[0]}
+        if base_first:
+            results[str(size)]["baseline_time_to_first_trial_s"] = stats(base_first)
+            results[str(size)]["first_trial_ratio"] = stats([b / c for b, c in zip(base_first, first)])
     results["load_average_end"] = os.getloadavg()
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results))

@@ -79,10 +79,14 @@ class FakeGCS:
         self.process = None
 
     def create_bucket(self, name: str | None = None) -> str:
+        from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
+        # This server, whatever STORAGE_EMULATOR_HOST says (session fixtures run outside any test's environment).
+        client = storage.Client(project="test", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": self.url})
         name = name or f"b-{uuid.uuid4().hex[:12]}"
-        storage.Client().create_bucket(name)
+        client.create_bucket(name)
         return name
 
     def object_file(self, bucket: str, name: str) -> Path:

@@ -75,10 +75,12 @@ def _learning_rates_in_tensorboard(job_dir) -> dict[int, float]:
 @pytest.mark.slow  # about 2.5 minutes on 2 busy cores
 def test_pbt_exploit_continues_from_another_trials_weights_with_the_changed_lr(tmp_path, two_node_cluster):
     """Two trials, bottom and top half: at each perturbation the worse one copies the better one's state
-    (model, optimizer, epoch) and continues with its lr perturbed; TensorBoard shows the new lr."""
+    (model, optimizer, epoch) and continues with its lr perturbed; TensorBoard shows the new lr. Synchronous
+    PBT: without it a trial that starts a few seconds late can find the other one finished (seen here)."""
     sweep_dir = tmp_path / "sweep"
     result = sweep(["hparams_search=pbt", "lr=tag(log,interval(1e-5,3e-2))", "hydra.sweeper.num_samples=2",
                     "hydra.sweeper.seed=0", "hydra.sweeper.scheduler.quantile_fraction=0.5",
+                    "hydra.sweeper.scheduler.synch=true",
                     "trainer.callbacks.early_stopping.enabled=false", "model=cnn", *QUICK, "data.max_train_samples=300",
                     "trainer.epochs=6"], sweep_dir, address=two_node_cluster.address, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
