@@ -108,6 +108,11 @@ class TrialUploader:
         self._thread = threading.Thread(target=self._run, name=f"uploader-{sweep}-{trial}", daemon=True)
         self._thread.start()
 
+    @property
+    def staging_dir(self) -> Path:
+        """Where this uploader snapshots files (hard links) before sending them."""
+        return self._staging
+
     # ------------------------------------------------------------ training thread
     def on_epoch_end(self, epoch: int, logs: dict, state_dir: str) -> None:
         """Call after each epoch, once its state is on disk. Cheap: a stat, a small JSON read, two hard links, a

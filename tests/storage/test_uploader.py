@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
+from pathlib import Path
 
 from cluster.storage import open_store
 from cluster.storage.base import checksum_bytes
@@ -120,20 +120,21 @@ def test_close_gives_up_at_its_deadline_when_the_store_stays_down(gcs_disk, tmp_
     assert "did not finish within 3 s" in caplog.text
 
 
-def upload_read_position(prefix: str) -> int | None:
-    """How far this process has read a file under a folder named `prefix*` in the temp dir (the uploader's
-    snapshots of checkpoints), or None when no such file is open. The library reads the next chunk of a
-    resumable upload only after the server took the one before: beyond one chunk, the upload is under way."""
-    root = os.path.realpath(tempfile.gettempdir())
+def upload_read_position(folder: Path) -> int | None:
+    """How far this process has read a file in `folder` (an uploader's snapshots of checkpoints), or None when
+    no such file is open. The library reads the next chunk of a resumable upload only after the server took
+    the one before: beyond one chunk, the upload is under way. Only this uploader's folder: an earlier test's
+    uploader may still be retrying against its own, stopped server, with a file of its own open."""
+    root = os.path.realpath(folder) + os.sep
+    positions = []
     for fd in os.listdir("/proc/self/fd"):
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            if target.startswith(os.path.join(root, prefix)):
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(root):
                 with open(f"/proc/self/fdinfo/{fd}") as info:
-                    return int(info.readline().split()[1])  # "pos:\t<offset>"
+                    positions.append(int(info.readline().split()[1]))  # "pos:\t<offset>"
         except (OSError, ValueError, IndexError):
             continue  # closed meanwhile
-    return None
+    return max(positions, default=None)
 
 
 def test_server_killed_mid_upload_never_leaves_a_pointer_to_a_partial_object(gcs_disk, tmp_path, caplog):
@@ -150,7 +151,7 @@ def test_server_killed_mid_upload_never_leaves_a_pointer_to_a_partial_object(gcs
     big = os.urandom(12 * MiB)
     uploader.on_epoch_end(*job.end_epoch(2, 0.5, checkpoint=big))
     def under_way():  # more than one chunk sent
-        position = upload_read_position("raylaunch-upload-")
+        position = upload_read_position(uploader.staging_dir)
         return position if position and position > chunk else None
 
     read = wait_for(under_way, timeout=60, interval=0.005, what="the checkpoint's upload to get under way")
