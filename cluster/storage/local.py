@@ -86,8 +86,12 @@ class LocalStore(Store):
     def read_bytes(self, key):
         path = self._path(key)
         try:
-            data = path.read_bytes()
-            generation = path.stat().st_mtime_ns
+            # One open file: its bytes and its generation belong to the same object even while a writer
+            # renames a newer one into place (reading, then stat-ing the path, could pair old bytes with the
+            # new generation, and a compare-and-swap on that generation would overwrite what it never read).
+            with open(path, "rb") as handle:
+                generation = os.fstat(handle.fileno()).st_mtime_ns
+                data = handle.read()
         except FileNotFoundError:
             return None
         except OSError as error:
