@@ -82,15 +82,12 @@ class JobNumbers:
     have random ids, so they are numbered in creation order, after every job folder the sweep already has.
 
     Tune copies and pickles its name creator with every trial it generates (deepcopy of the experiment spec,
-    its JSON form): this holds three small values, not the sweep's plan, and copies share one counter."""
+    its JSON form): this holds three small values, not the sweep's plan."""
 
     def __init__(self, plan: SweepPlan, sweep_dir: Path):
         self.grid, self.initial_job_idx, self.sweep_dir = plan.jobs is not None, plan.initial_job_idx, Path(sweep_dir)
         self.given: dict[str, int] = {}
         self.next: Optional[int] = None
-
-    def __deepcopy__(self, memo: dict) -> "JobNumbers":
-        return self
 
     def __getstate__(self) -> dict:
         # Pickled into Tune's experiment state: a restored driver counts on from the folders there are then.

@@ -64,7 +64,8 @@ def build_tuner(
     if search_alg is None and seed is not None:
         # A generator of its own: with the global numpy RNG, whatever else draws from it between trials (the
         # scheduler, Ray's internals) shifts the samples; its own RandomState makes a seed name one list of trials.
-        search_alg = BasicVariantGenerator(random_state=seed)
+        # Tune applies max_concurrent_trials to Searchers only: this generator takes it itself.
+        search_alg = BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent_trials or 0)
     return tune.Tuner(
         trainable,
         param_space=param_space,
