@@ -10,7 +10,7 @@ import base64
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import google_crc32c
 
@@ -46,14 +46,21 @@ def checksum_bytes(data: bytes) -> Checksums:
     return Checksums(len(data), base64.b64encode(crc.digest()).decode(), base64.b64encode(hashlib.md5(data).digest()).decode())
 
 
-def checksum_file(path: str | Path, block_size: int = 1 << 20) -> Checksums:
+def checksum_stream(source: BinaryIO, copy_to: Optional[BinaryIO] = None, block_size: int = 1 << 20) -> Checksums:
+    """Checksums of what is read from an open file, written on to `copy_to` if given (one read for both)."""
     crc, md5, size = google_crc32c.Checksum(), hashlib.md5(), 0
-    with open(path, "rb") as file:
-        while block := file.read(block_size):
-            crc.update(block)
-            md5.update(block)
-            size += len(block)
+    while block := source.read(block_size):
+        crc.update(block)
+        md5.update(block)
+        size += len(block)
+        if copy_to is not None:
+            copy_to.write(block)
     return Checksums(size, base64.b64encode(crc.digest()).decode(), base64.b64encode(md5.digest()).decode())
+
+
+def checksum_file(path: str | Path) -> Checksums:
+    with open(path, "rb") as file:
+        return checksum_stream(file)
 
 
 def check_key(key: str) -> str:

@@ -21,6 +21,8 @@ from .errors import IntegrityError, PreconditionFailed, StorageError  # noqa: E4
 from .uri import StorageURI  # noqa: E402
 
 MiB = 1 << 20
+# A download reads the object's generation, then that generation's bytes; replaced in between, it starts over.
+REPLACED_WHILE_READ_ATTEMPTS = 5
 CREDENTIALS_HELP = (
     "Cloud Storage needs application-default credentials: run `gcloud auth application-default login`, "
     "or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file; on GCE/GKE the VM's service "
@@ -181,20 +183,31 @@ class GCSStore(Store):
         return data, ObjectInfo(key, len(data), blob.crc32c, blob.md5_hash, int(blob.generation or 0))
 
     def download_file(self, key, path) -> ObjectInfo:
-        blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout, retry=self.retry))
-        if blob is None:
-            raise StorageError(f"Object {self.uri}/{key} does not exist.")
-        info = self._info(blob)
-        # Pin the generation read above: a concurrent replacement cannot splice two versions together. The
-        # library checks the bytes against that generation's crc32c (DataCorruption otherwise), but only in
-        # a download without chunk_size: chunked downloads are not checked.
-        pinned = self._bucket.blob(self._name(key), generation=info.generation)
-        self._call(
-            "Downloading",
-            key,
-            lambda: pinned.download_to_filename(str(path), checksum="crc32c", timeout=self.request_timeout, retry=self.retry),
-        )
-        return info
+        from google.api_core.exceptions import NotFound
+
+        attempt = 0
+        while True:
+            attempt += 1
+            blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout, retry=self.retry))
+            if blob is None:
+                raise StorageError(f"Object {self.uri}/{key} does not exist.")
+            info = self._info(blob)
+            # Pin the generation read above: a concurrent replacement cannot splice two versions together. The
+            # library checks the bytes against that generation's crc32c (DataCorruption otherwise), but only in
+            # a download without chunk_size: chunked downloads are not checked.
+            pinned = self._bucket.blob(self._name(key), generation=info.generation)
+            try:
+                self._call(
+                    "Downloading",
+                    key,
+                    lambda: pinned.download_to_filename(str(path), checksum="crc32c", timeout=self.request_timeout, retry=self.retry),
+                )
+                return info
+            except StorageError as error:
+                # Replaced between the two requests (a bucket without versioning keeps no old generation):
+                # read the newer one. A state replaced every epoch while a node resumes or `pull` copies it.
+                if not isinstance(error.__cause__, NotFound) or attempt == REPLACED_WHILE_READ_ATTEMPTS:
+                    raise
 
     def stat(self, key) -> Optional[ObjectInfo]:
         blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout, retry=self.retry))

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .base import ObjectInfo, Store, check_key, checksum_bytes, checksum_file
+from .base import ObjectInfo, Store, check_key, checksum_bytes, checksum_file, checksum_stream
 from .errors import IntegrityError, PreconditionFailed, StorageError
 from .uri import StorageURI
 
@@ -68,8 +68,10 @@ class LocalStore(Store):
                 # A replacement must get a newer generation even within the clock's resolution.
                 stamp = max(time.time_ns(), current + 1)
                 os.utime(tmp, ns=(stamp, stamp))
+                # Read under the lock: stat-ing the target afterwards could report a later writer's generation.
+                generation = os.stat(tmp).st_mtime_ns
                 os.replace(tmp, target)
-            return self._info(key, target, written)
+            return ObjectInfo(key, written.size, written.crc32c, written.md5, generation)
         except OSError as error:
             raise StorageError(f"Cannot write {key!r} to {self.uri}: {error}") from error
         finally:
@@ -101,14 +103,19 @@ class LocalStore(Store):
 
     def download_file(self, key, path) -> ObjectInfo:
         source = self._path(key)
-        if not source.is_file():
-            raise StorageError(f"Object {key!r} does not exist in {self.uri}.")
-        info = self._info(key, source)
-        shutil.copyfile(source, path)
+        # One open file, as in read_bytes: checksumming the path and then copying it could check one object
+        # and copy its successor, a false integrity error (or a true copy under the wrong generation).
+        try:
+            handle = open(source, "rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise StorageError(f"Object {key!r} does not exist in {self.uri}.") from None
+        with handle, open(path, "wb") as copy:
+            generation = os.fstat(handle.fileno()).st_mtime_ns
+            read = checksum_stream(handle, copy_to=copy)
         copied = checksum_file(path)
-        if copied.crc32c != info.crc32c:
-            raise IntegrityError(f"Copy of {self.uri}/{key} fails its crc32c check ({copied.crc32c} != {info.crc32c}).")
-        return info
+        if copied.crc32c != read.crc32c:
+            raise IntegrityError(f"Copy of {self.uri}/{key} fails its crc32c check ({copied.crc32c} != {read.crc32c}).")
+        return ObjectInfo(key, read.size, read.crc32c, read.md5, generation)
 
     def stat(self, key) -> Optional[ObjectInfo]:
         path = self._path(key)

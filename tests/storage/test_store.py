@@ -162,3 +162,35 @@ def test_names_containing_the_word_bucket_are_objects_like_any_other(gcs):
     assert store.read_bytes("bucket/owner.json")[0] == b"{}"
     with pytest.raises(StorageError, match="bucket 'no-such-bucket' does not exist"):
         open_store("gs://no-such-bucket/exp").read_bytes("owner.json")
+
+
+def test_a_download_while_the_object_is_replaced_returns_one_whole_version(store_uri, tmp_path):
+    """A trial's state is replaced every epoch while a resuming node downloads it: each download is one
+    version, whole, with that version's checksum and generation, never an integrity error. (The local store
+    checksummed the path and then copied it: a replacement in between failed the check.)"""
+    store = open_store(store_uri)
+    versions = {}  # generation -> crc32c of what the writer put there
+    store.write_bytes("state/last.keras", b"0" * MiB)
+    stop = threading.Event()
+
+    def keep_replacing():
+        version = 0
+        while not stop.is_set():
+            version += 1
+            data = bytes([version % 251]) * MiB
+            info = store.write_bytes("state/last.keras", data)
+            versions[info.generation] = info.crc32c
+
+    writer = threading.Thread(target=keep_replacing)
+    writer.start()
+    try:
+        downloads = [store.download_file("state/last.keras", tmp_path / f"copy{index}") for index in range(30)]
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    for index, info in enumerate(downloads):
+        copied = checksum_file(tmp_path / f"copy{index}")
+        assert (copied.size, copied.crc32c) == (info.size, info.crc32c)
+        # The generation returned is the one the writer was told for these very bytes.
+        assert info.generation not in versions or versions[info.generation] == info.crc32c
+    assert len(versions) > 5, "the writer never replaced the object while downloads ran"
