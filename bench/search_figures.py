@@ -8,6 +8,9 @@ Opt-in: each figure takes from minutes (quick) to an hour or more on 2 cores; `b
 
 asha    The same seeded random search (lr log-uniform) run to the end (FIFO) and with ASHA (hparams_search=asha):
         wall time of each, full/ASHA ratio, and the best val_loss each reached. Same seed = same trials.
+        Beside them, the baseline: Ray Tune's own FIFO and ASHA over a plain Keras trainable of the same model
+        and data (bench/plain_tune.py), so the launcher's full/ASHA ratio reads against Tune's (--no-plain-tune
+        leaves it out).
 optuna  hparams_search=optuna against hparams_search=random, same seed, same number of trials, run one trial at a
         time (max_concurrent_trials=1, so TPE learns from every trial before the next): the best val_loss reached
         after each number of trials (in the order trials started), median over seeds.
@@ -66,11 +69,31 @@ def run_sweep(arguments: list[str], sweep_dir: Path) -> dict:
             "epochs_run": sum(trial["epochs"] or 0 for trial in trials), "load_average": os.getloadavg()}
 
 
+def run_plain_tune(scheduler: str, seed: int, args, run_dir: Path) -> dict:
+    """bench/plain_tune.py in a subprocess, timed from outside like the launcher's sweeps."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir.with_suffix(".log")
+    started = time.time()
+    with open(log, "w") as out:
+        code = subprocess.run([sys.executable, "bench/plain_tune.py", "--scheduler", scheduler, "--seed", str(seed),
+                               "--samples", str(args.samples), "--epochs", str(args.epochs), "--storage", str(run_dir)],
+                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
+    wall = time.time() - started
+    if code != 0:
+        raise RuntimeError(f"plain Tune run failed ({code}); see {log}")
+    result = json.loads(log.read_text().strip().splitlines()[-1])
+    return {**result, "wall_s": wall, "wall_in_process_s": result["wall_s"], "load_average": os.getloadavg()}
+
+
+PLAIN_TUNE = {"tune_fifo": "fifo", "tune_asha": "asha"}
+
+
 def sides(figure: str, args) -> dict[str, list[str]]:
     common = [*JOB, f"trainer.epochs={args.epochs}", f"hydra.sweeper.num_samples={args.samples}"]
     if figure == "asha":
+        plain = {} if args.no_plain_tune else {name: [] for name in PLAIN_TUNE}
         return {"full": [LR, "hparams_search=asha", "hydra.sweeper.scheduler=null", *common],
-                "asha": [LR, "hparams_search=asha", *common]}
+                "asha": [LR, "hparams_search=asha", *common], **plain}
     if figure == "optuna":
         one = ["hydra.launcher.max_concurrent_trials=1"]
         return {"random": [LR, "model.dropout=interval(0,0.5)", "hparams_search=random", *one, *common],
@@ -87,6 +110,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="epochs per trial (asha 20, optuna 4, pbt 12)")
     parser.add_argument("--overrides", nargs="*", default=[], help="extra overrides for both sides, e.g. data.max_train_samples=600")
     parser.add_argument("--quick", action="store_true", help="smoke: seed 0 only, small sizes")
+    parser.add_argument("--no-plain-tune", action="store_true", help="asha: leave out the plain Ray Tune baseline")
     args = parser.parse_args()
     defaults = {"asha": (8, 20), "optuna": (16, 4), "pbt": (4, 12)}[args.figure]
     if args.quick:
@@ -100,7 +124,11 @@ def main() -> None:
         order = list(arguments) if index % 2 == 0 else list(reversed(arguments))
         pair = {"seed": seed}
         for side in order:
-            pair[side] = run_sweep([*arguments[side], *args.overrides, f"hydra.sweeper.seed={seed}"], out / f"seed{seed}" / side)
+            if side in PLAIN_TUNE:
+                pair[side] = run_plain_tune(PLAIN_TUNE[side], seed, args, out / f"seed{seed}" / side)
+            else:
+                pair[side] = run_sweep([*arguments[side], *args.overrides, f"hydra.sweeper.seed={seed}"],
+                                       out / f"seed{seed}" / side)
             print(f"[{args.figure}] seed {seed} {side}: {pair[side]['wall_s']:.0f} s, best {pair[side]['best']:.4f}, "
                   f"{pair[side]['epochs_run']} epochs run", flush=True)
         runs.append(pair)
@@ -109,6 +137,11 @@ def main() -> None:
                       "best": stats([run[name]["best"] for run in runs]),
                       "epochs_run": stats([run[name]["epochs_run"] for run in runs])} for name in names}
     summary["ratio_wall_s"] = stats([run[names[0]]["wall_s"] / run[names[1]]["wall_s"] for run in runs])
+    if "tune_fifo" in names:  # Tune's own gain, and the launcher's gain over it (1.0: the launcher adds nothing)
+        summary["ratio_wall_s_plain_tune"] = stats([run["tune_fifo"]["wall_s"] / run["tune_asha"]["wall_s"] for run in runs])
+        summary["gain_launcher_over_plain_tune"] = stats([
+            (run["full"]["wall_s"] / run["asha"]["wall_s"]) / (run["tune_fifo"]["wall_s"] / run["tune_asha"]["wall_s"])
+            for run in runs])
     if args.figure == "optuna":
         summary["best_after_n_trials_median"] = {
             name: [statistics.median(run[name]["best_after_each_trial"][n] for run in runs) for n in range(args.samples)]
