@@ -225,6 +225,13 @@ def plain_run(data: Path, args, precision: str, run_dir: Path, env: dict) -> dic
     }
 
 
+def own_store(folder: Path) -> str:
+    """A store beside each run's folder. The launcher's default store (results/ in the tree) names a run after
+    its folder's last part and refuses a second run under a name it holds, which every repeat of a
+    benchmark (pair0/launch, pair1/launch, ...) and every later benchmark would hit."""
+    return f"storage.uri={folder.parent / (folder.name + '-store')}"
+
+
 def launch_command(data: Path, args, precision: str, run_dir: Path) -> list[str]:
     return [
         PYTHON,
@@ -234,6 +241,7 @@ def launch_command(data: Path, args, precision: str, run_dir: Path) -> list[str]
         f"trainer.epochs={args.epochs}",
         f"precision={precision}",
         f"hydra.run.dir={run_dir}",
+        own_store(run_dir),
         *args.launch_overrides,
     ]
 
@@ -323,10 +331,12 @@ def sweep_vs_sequential(args, out_dir: Path, env: dict) -> dict:
         sequential = 0.0
         for model in models:
             for lr in lrs:
-                cmd = [PYTHON, "launch.py", f"model={model}", f"lr={lr}", *job_overrides,
-                       f"hydra.run.dir={run_dir}/sequential/{model}_{lr}"]
+                job_dir = run_dir / "sequential" / f"{model}_{lr}"
+                cmd = [PYTHON, "launch.py", f"model={model}", f"lr={lr}", *job_overrides, f"hydra.run.dir={job_dir}",
+                       own_store(job_dir)]
                 sequential += run_measured(cmd, run_dir / f"sequential_{model}_{lr}.log", env, cwd=args.tree)["wall_s"]
-        cmd = [PYTHON, "launch.py", "-m", *SWEEP_GRID, *job_overrides, f"hydra.sweep.dir={run_dir}/sweep"]
+        cmd = [PYTHON, "launch.py", "-m", *SWEEP_GRID, *job_overrides, f"hydra.sweep.dir={run_dir}/sweep",
+               own_store(run_dir / "sweep")]
         sweep = run_measured(cmd, run_dir / "sweep.log", env, cwd=args.tree)["wall_s"]
         log(f"sweep {index}: 4 sequential jobs {sequential:.1f} s, Ray sweep {sweep:.1f} s")
         ratios.append(sequential / sweep)
@@ -386,9 +396,10 @@ def asha_vs_full(args, out_dir: Path, env: dict) -> dict:
     for index in range(args.sweep_runs):
         run_dir = out_dir / f"asha{index}"
         walls, bests = {}, {}
-        for name, extra in (("full", ["hydra.sweeper.scheduler=null"]), ("asha", [])):
+        sides = [("full", ["hydra.sweeper.scheduler=null"]), ("asha", [])]
+        for name, extra in sides if index % 2 == 0 else reversed(sides):  # alternate which goes first
             sweep_dir = run_dir / name
-            cmd = [PYTHON, "launch.py", "-m", *search, *extra, f"hydra.sweep.dir={sweep_dir}"]
+            cmd = [PYTHON, "launch.py", "-m", *search, *extra, f"hydra.sweep.dir={sweep_dir}", own_store(sweep_dir)]
             walls[name] = run_measured(cmd, run_dir / f"{name}.log", env, cwd=args.tree)["wall_s"]
             bests[name] = best_in_sweep(sweep_dir, args.asha_epochs)
         log(f"asha {index}: full search {walls['full']:.1f} s (best {bests['full']['best']}), "

@@ -18,8 +18,12 @@ KEYS = {"trainer_vs_plain_throughput", "startup_overhead_s", "ray_sweep_vs_seque
 
 @pytest.mark.slow
 def test_quick_benchmark_prints_every_figure_last(tmp_path):
+    """Two runs per side: every repeat of the launcher is a run of its own (the default store, named after
+    the run's folder, refused the second `pair1/launch` once `pair0/launch` held the name: the default
+    `bench/run.py` failed at its second pair)."""
     out = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--num-train", "1024", "--skip", "sweep", "asha", "--out", str(tmp_path)],
+        [sys.executable, "bench/run.py", "--quick", "--runs", "2", "--num-train", "1024", "--skip", "sweep", "asha",
+         "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -31,5 +35,6 @@ def test_quick_benchmark_prints_every_figure_last(tmp_path):
     assert "median" in summary["startup_overhead_s"]
     assert "not_measured" in summary["ray_sweep_vs_sequential"] and "not_measured" in summary["asha_vs_full"]
     details = json.loads((tmp_path / "results.json").read_text())["details"]
+    assert len(details["rounds"]) == 2
     pair = details["rounds"][0]
     assert pair["plain"]["params"] == 241_546  # the tutorial CNN on both sides
