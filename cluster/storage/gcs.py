@@ -21,8 +21,6 @@ from .errors import IntegrityError, PreconditionFailed, StorageError  # noqa: E4
 from .uri import StorageURI  # noqa: E402
 
 MiB = 1 << 20
-# A download reads the object's generation, then that generation's bytes; replaced in between, it starts over.
-REPLACED_WHILE_READ_ATTEMPTS = 5
 CREDENTIALS_HELP = (
     "Cloud Storage needs application-default credentials: run `gcloud auth application-default login`, "
     "or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file; on GCE/GKE the VM's service "
@@ -185,29 +183,31 @@ class GCSStore(Store):
     def download_file(self, key, path) -> ObjectInfo:
         from google.api_core.exceptions import NotFound
 
-        attempt = 0
-        while True:
-            attempt += 1
-            blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout, retry=self.retry))
-            if blob is None:
-                raise StorageError(f"Object {self.uri}/{key} does not exist.")
-            info = self._info(blob)
-            # Pin the generation read above: a concurrent replacement cannot splice two versions together. The
-            # library checks the bytes against that generation's crc32c (DataCorruption otherwise), but only in
-            # a download without chunk_size: chunked downloads are not checked.
-            pinned = self._bucket.blob(self._name(key), generation=info.generation)
+        # One request, not a stat and then a download: the bytes, their generation and the crc32c the library
+        # checks them against all come from the one response (and its retries stay on that generation), so a
+        # replacement meanwhile (a trial's state, every epoch) can neither mix two versions nor leave a pinned
+        # generation that a bucket without versioning has already deleted. Chunked downloads are not checked
+        # by the library: this one has no chunk_size.
+        blob = self._bucket.blob(self._name(key))
+
+        def fetch():
             try:
-                self._call(
-                    "Downloading",
-                    key,
-                    lambda: pinned.download_to_filename(str(path), checksum="crc32c", timeout=self.request_timeout, retry=self.retry),
-                )
-                return info
-            except StorageError as error:
-                # Replaced between the two requests (a bucket without versioning keeps no old generation):
-                # read the newer one. A state replaced every epoch while a node resumes or `pull` copies it.
-                if not isinstance(error.__cause__, NotFound) or attempt == REPLACED_WHILE_READ_ATTEMPTS:
-                    raise
+                blob.download_to_filename(str(path), checksum="crc32c", timeout=self.request_timeout, retry=self.retry)
+            except NotFound as missing:
+                return missing
+            return None
+
+        missing = self._call("Downloading", key, fetch)
+        if missing is not None:
+            if self._bucket_missing():
+                raise self._error("Downloading", key, missing) from missing
+            raise StorageError(f"Object {self.uri}/{key} does not exist.") from missing
+        # The response's X-Goog-Hash: the checksum the bytes were verified against (computed here if it sent none).
+        crc32c, md5 = blob.crc32c, blob.md5_hash
+        if crc32c is None:
+            local = checksum_file(path)
+            crc32c, md5 = local.crc32c, local.md5
+        return ObjectInfo(key, os.path.getsize(path), crc32c, md5, int(blob.generation or 0))
 
     def stat(self, key) -> Optional[ObjectInfo]:
         blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout, retry=self.retry))

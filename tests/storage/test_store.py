@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from cluster.storage import PreconditionFailed, open_store, preflight
+from cluster.storage import PreconditionFailed, StorageError, open_store, preflight
 from cluster.storage.base import checksum_bytes, checksum_file
 from cluster.storage.pointers import read_json, replace_if_better
 
@@ -33,6 +33,8 @@ def test_round_trip_keeps_bytes_and_checksums(store_uri, tmp_path):
     back = tmp_path / "back.bin"
     assert store.download_file("sweep/trials/0/checkpoints/model.keras", back).crc32c == local.crc32c
     assert back.read_bytes() == big.read_bytes()
+    with pytest.raises(StorageError, match="sweep/absent.bin' does not exist|sweep/absent.bin does not exist"):
+        store.download_file("sweep/absent.bin", tmp_path / "absent.bin")
 
     store.write_bytes("sweep/trials/1/metrics.json", b'{"a": 1}')
     data, small = store.read_bytes("sweep/trials/1/metrics.json")
@@ -151,8 +153,6 @@ def test_names_containing_the_word_bucket_are_objects_like_any_other(gcs):
     """A missing object answers 404 like a missing bucket, with the bucket's and the object's names in the
     message: telling them apart by the word "bucket" took every missing object in a bucket named
     my-bucket (or a run folder named bucket) for a missing bucket."""
-    from cluster.storage import StorageError
-
     server, _ = gcs
     name = server.create_bucket(f"my-bucket-{os.getpid()}")
     store = open_store(f"gs://{name}/exp")
