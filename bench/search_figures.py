@@ -1,9 +1,9 @@
 """What each search buys on the same budget (issue 14, item 6), side by side in one run, several seeds.
-Opt-in: each figure takes from minutes (quick) to an hour or more on 2 cores; `bench/run.py` does not run them.
+Opt-in (`bench/run.py` does not run them): with three seeds on 2 cores, asha about 13 minutes, pbt 5, optuna about 20.
 
     python bench/search_figures.py asha   --seeds 0 1 2 --samples 8 --epochs 20  # ASHA vs the same search run in full
-    python bench/search_figures.py optuna --seeds 0 1 2 --samples 16 --epochs 4  # Optuna TPE vs random search
-    python bench/search_figures.py pbt    --seeds 0 1 2 --samples 4 --epochs 12  # PBT vs a fixed-lr random search
+    python bench/search_figures.py optuna --seeds 0 1 2 --samples 24 --epochs 4  # Optuna TPE vs random search
+    python bench/search_figures.py pbt    --seeds 0 1 2 --samples 4 --epochs 12 --overrides resources.cpus=0.5  # PBT vs fixed lr (whole population at once)
     python bench/search_figures.py asha --quick                                   # smoke: 1 seed, small sizes
 
 asha    The same seeded random search (lr log-uniform) run to the end (FIFO) and with ASHA (hparams_search=asha):
@@ -106,13 +106,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("figure", choices=["asha", "optuna", "pbt"])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
-    parser.add_argument("--samples", type=int, help="trials per search (asha 8, optuna 16, pbt 4)")
+    parser.add_argument("--samples", type=int, help="trials per search (asha 8, optuna 24, pbt 4)")
     parser.add_argument("--epochs", type=int, help="epochs per trial (asha 20, optuna 4, pbt 12)")
     parser.add_argument("--overrides", nargs="*", default=[], help="extra overrides for both sides, e.g. data.max_train_samples=600")
     parser.add_argument("--quick", action="store_true", help="smoke: seed 0 only, small sizes")
     parser.add_argument("--no-plain-tune", action="store_true", help="asha: leave out the plain Ray Tune baseline")
     args = parser.parse_args()
-    defaults = {"asha": (8, 20), "optuna": (16, 4), "pbt": (4, 12)}[args.figure]
+    defaults = {"asha": (8, 20), "optuna": (24, 4), "pbt": (4, 12)}[args.figure]
     if args.quick:
         args.seeds, defaults = args.seeds[:1], {"asha": (4, 4), "optuna": (4, 2), "pbt": (2, 4)}[args.figure]
     args.samples = args.samples or defaults[0]
