@@ -81,17 +81,51 @@ class JobNumbers:
     restores). Tune's random search names trials by a counter, which is used as it is; a searcher's trials
     have random ids, so they are numbered in creation order, after every job folder the sweep already has.
 
+    A driver killed soon after a trial started may have saved Tune's experiment state without that trial; the
+    restored searcher then proposes the same values again under a new id. That trial continues the folder the
+    lost one left (and resumes from its state) instead of becoming a new job.
+
     Tune copies and pickles its name creator with every trial it generates (deepcopy of the experiment spec,
-    its JSON form): this holds three small values, not the sweep's plan."""
+    its JSON form): this holds a few small values (the search space: the sweep's overrides), not the plan."""
+
+    # Sweep folders this driver process restored, and when (set before Tune restores; name_of runs in the driver).
+    resumed_at: dict[str, float] = {}
 
     def __init__(self, plan: SweepPlan, sweep_dir: Path):
         self.grid, self.initial_job_idx, self.sweep_dir = plan.jobs is not None, plan.initial_job_idx, Path(sweep_dir)
+        self.space = plan.space
         self.given: dict[str, int] = {}
         self.next: Optional[int] = None
 
     def __getstate__(self) -> dict:
         # Pickled into Tune's experiment state: a restored driver counts on from the folders there are then.
         return {**self.__dict__, "next": None}
+
+    @classmethod
+    def resuming(cls, sweep_dir: Path) -> None:
+        cls.resumed_at[str(Path(sweep_dir).absolute())] = time.time()
+
+    def _left_by_a_lost_trial(self, trial) -> Optional[int]:
+        """In a resumed sweep, the folder of a trial that the previous driver started and the restored
+        experiment does not know: unfinished, with this trial's values, last attempt before this driver."""
+        resumed_at = JobNumbers.resumed_at.get(str(self.sweep_dir.absolute()))
+        if resumed_at is None or self.space is None:
+            return None
+        try:
+            overrides = trial_overrides(self.space, trial.config)
+        except (KeyError, TypeError):
+            return None
+        numbers = sorted(int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit())
+        for number in numbers:
+            try:
+                record = json.loads((self.sweep_dir / str(number) / TRIAL_RECORD).read_text())
+                started = record["attempts"][-1]["started"]
+            except (OSError, ValueError, KeyError, IndexError, TypeError):
+                continue
+            if ("result" not in record and record.get("overrides") == overrides and started < resumed_at
+                    and number not in self.given.values() and record.get("trial_id") not in self.given):
+                return number
+        return None
 
     def _first_free(self) -> int:
         taken = [int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit()]
@@ -106,8 +140,12 @@ class JobNumbers:
             elif suffix.isdigit():
                 self.given[trial.trial_id] = self.initial_job_idx + int(suffix)
             else:
-                number = self._first_free() if self.next is None else self.next
-                self.given[trial.trial_id], self.next = number, number + 1
+                lost = self._left_by_a_lost_trial(trial)
+                if lost is not None:
+                    self.given[trial.trial_id] = lost
+                else:
+                    number = self._first_free() if self.next is None else self.next
+                    self.given[trial.trial_id], self.next = number, number + 1
         return f"job_{self.given[trial.trial_id]}"
 
 

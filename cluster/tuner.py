@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .sweep_folder import EXPERIMENT, resumes
+from .tune_trial import JobNumbers
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def build_tuner(
     _quiet_tune()
     if resumes(sweep_dir, spec_record):
         log.info("Resuming the sweep in %s: finished trials are kept, unfinished ones continue", sweep_dir)
+        JobNumbers.resuming(sweep_dir)
         return tune.Tuner.restore(str(sweep_dir / EXPERIMENT), trainable, resume_unfinished=True, resume_errored=True,
                                   param_space=param_space)
     from ray.tune.search.basic_variant import BasicVariantGenerator
