@@ -73,7 +73,17 @@ class SweepPlan:
         if trial_name and trial_name.startswith("job_") and trial_name[4:].isdigit():
             return int(trial_name[4:]), self.overrides_of(trial_config)  # numbered by the driver (JobNumbers)
         # Tune's random search numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
-        return self.initial_job_idx + int(trial_id.rsplit("_", 1)[-1]), self.overrides_of(trial_config)
+        counter = tune_counter(trial_id)
+        if counter is None:
+            raise ValueError(f"trial {trial_id} ({trial_name}) has no job number: it was not named by the sweep's driver")
+        return self.initial_job_idx + counter, self.overrides_of(trial_config)
+
+
+def tune_counter(trial_id: str) -> Optional[int]:
+    """The counter of a trial id Tune's random search made (`<experiment>_<00012>`); None for a searcher's
+    random id, even one whose 8 hex digits happen to be all decimal ("81030035" was taken for job 81030035)."""
+    experiment, _, counter = trial_id.rpartition("_")
+    return int(counter) if experiment and counter.isdigit() else None
 
 
 class JobNumbers:
@@ -96,10 +106,14 @@ class JobNumbers:
         self.space = plan.space
         self.given: dict[str, int] = {}
         self.next: Optional[int] = None
+        self.lost: Optional[dict[tuple, list[int]]] = None  # read once per driver: see _left_by_a_lost_trial
 
     def __getstate__(self) -> dict:
         # Pickled into Tune's experiment state: a restored driver counts on from the folders there are then.
-        return {**self.__dict__, "next": None}
+        return {**self.__dict__, "next": None, "lost": None}
+
+    def _job_folders(self) -> list[int]:
+        return sorted(int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit())
 
     @classmethod
     def resuming(cls, sweep_dir: Path) -> None:
@@ -107,38 +121,40 @@ class JobNumbers:
 
     def _left_by_a_lost_trial(self, trial) -> Optional[int]:
         """In a resumed sweep, the folder of a trial that the previous driver started and the restored
-        experiment does not know: unfinished, with this trial's values, last attempt before this driver."""
+        experiment does not know: unfinished, with this trial's values, last attempt before this driver. The
+        folders are read once (later attempts are this driver's own), not once per trial."""
         resumed_at = JobNumbers.resumed_at.get(str(self.sweep_dir.absolute()))
         if resumed_at is None or self.space is None:
             return None
+        if self.lost is None:
+            self.lost = {}
+            for number in self._job_folders():
+                try:
+                    record = json.loads((self.sweep_dir / str(number) / TRIAL_RECORD).read_text())
+                    started = record["attempts"][-1]["started"]
+                except (OSError, ValueError, KeyError, IndexError, TypeError):
+                    continue
+                if "result" not in record and started < resumed_at and record.get("trial_id") not in self.given:
+                    self.lost.setdefault(tuple(record.get("overrides") or ()), []).append(number)
         try:
-            overrides = trial_overrides(self.space, trial.config)
+            overrides = tuple(trial_overrides(self.space, trial.config))
         except (KeyError, TypeError):
             return None
-        numbers = sorted(int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit())
-        for number in numbers:
-            try:
-                record = json.loads((self.sweep_dir / str(number) / TRIAL_RECORD).read_text())
-                started = record["attempts"][-1]["started"]
-            except (OSError, ValueError, KeyError, IndexError, TypeError):
-                continue
-            if ("result" not in record and record.get("overrides") == overrides and started < resumed_at
-                    and number not in self.given.values() and record.get("trial_id") not in self.given):
-                return number
-        return None
+        claimed = set(self.given.values())
+        return next((number for number in self.lost.get(overrides, []) if number not in claimed), None)
 
     def _first_free(self) -> int:
-        taken = [int(path.name) for path in self.sweep_dir.glob("*") if path.is_dir() and path.name.isdigit()]
+        taken = self._job_folders()
         taken += [int(path.name[4:]) for path in self.sweep_dir.glob("tune/job_*") if path.name[4:].isdigit()]
         return max([self.initial_job_idx - 1, *taken, *self.given.values()]) + 1
 
     def name_of(self, trial) -> str:
         if trial.trial_id not in self.given:
-            suffix = trial.trial_id.rsplit("_", 1)[-1]
+            counter = tune_counter(trial.trial_id)
             if self.grid:
                 self.given[trial.trial_id] = self.initial_job_idx + int(trial.config["job"])
-            elif suffix.isdigit():
-                self.given[trial.trial_id] = self.initial_job_idx + int(suffix)
+            elif counter is not None:
+                self.given[trial.trial_id] = self.initial_job_idx + counter
             else:
                 lost = self._left_by_a_lost_trial(trial)
                 if lost is not None:

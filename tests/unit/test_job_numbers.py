@@ -65,3 +65,13 @@ def test_an_unfinished_folder_is_never_shared_outside_a_resume_or_with_a_trial_o
         assert resumed.name_of(trial("c6", 0.0055)) == "job_6"
     finally:
         JobNumbers.resumed_at.pop(str(tmp_path.absolute()))
+
+
+def test_a_searcher_id_of_decimal_digits_is_not_taken_for_tune_s_counter(tmp_path):
+    """Searchers' trial ids are 8 random hex digits, all decimal one time in 43 ("81030035"): numbered in
+    order like any other, not as job 81030035. Tune's random search ids (<experiment>_<counter>) keep theirs."""
+    space = build_search_space(ARGUMENTS)
+    numbers = JobNumbers(plan(space), tmp_path)
+    assert numbers.name_of(trial("81030035", 0.001)) == "job_0"
+    assert numbers.name_of(trial("3fa9c2d1", 0.002)) == "job_1"
+    assert JobNumbers(plan(space), tmp_path).name_of(trial("1e65c_00002", 0.003)) == "job_2"
