@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from .sweep_folder import EXPERIMENT, resumes
 from .tune_trial import JobNumbers
@@ -29,6 +29,17 @@ def _quiet_tune() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
+def _trial_ids(experiment: Path) -> Optional[set[str]]:
+    """The trials a saved experiment knows (None if it cannot be read: then no trial is taken for a lost one)."""
+    from ray import tune
+
+    try:
+        return {trial.trial_id for trial in tune.ExperimentAnalysis(str(experiment)).trials}
+    except Exception as error:  # noqa: BLE001 - Tune's restore will say what is wrong with it
+        log.warning("The trials of %s could not be listed before resuming: %s", experiment, error)
+        return None
+
+
 def build_tuner(
     sweep_dir: Path,
     trainable: Any,
@@ -45,7 +56,7 @@ def build_tuner(
     max_concurrent_trials: Optional[int],
     max_failures: int,
     verbose: int,
-    name_of: Callable[[Any], str],
+    job_numbers: JobNumbers,
     progress_reporter: Any,
 ):
     """Trials use no Tune checkpoints, except under PBT: a job resumes from its own saved state, and after a
@@ -58,7 +69,7 @@ def build_tuner(
     _quiet_tune()
     if resumes(sweep_dir, spec_record):
         log.info("Resuming the sweep in %s: finished trials are kept, unfinished ones continue", sweep_dir)
-        JobNumbers.resuming(sweep_dir)
+        job_numbers.resuming(_trial_ids(sweep_dir / EXPERIMENT))
         return tune.Tuner.restore(str(sweep_dir / EXPERIMENT), trainable, resume_unfinished=True, resume_errored=True,
                                   param_space=param_space)
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -80,8 +91,8 @@ def build_tuner(
             max_concurrent_trials=max_concurrent_trials,
             # Each trial in a fresh process: TensorFlow's devices are fixed once it starts.
             reuse_actors=False,
-            trial_name_creator=name_of,
-            trial_dirname_creator=name_of,
+            trial_name_creator=job_numbers.name_of,
+            trial_dirname_creator=job_numbers.name_of,
         ),
         run_config=tune.RunConfig(
             name=EXPERIMENT,
