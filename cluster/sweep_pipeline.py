@@ -23,6 +23,7 @@ from . import leaderboard
 from .job_catalog import JobCatalog
 from .job_configs import SweepError, setting_key
 from .resources import TrialResources, alive_node_capacities, check_fits
+from .sweep_books import audit
 from .sweep_folder import mark_ended
 from .sweep_spec import SweepSpec
 from .tune_trial import InDriver, JobNumbers, SweepPlan
@@ -228,14 +229,15 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
             max_concurrent_trials=settings.get("max_concurrent_trials"),
             # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
             max_failures=int(settings.get("max_failures", 2)), verbose=max(verbose, 1),
-            name_of=JobNumbers(plan, sweep_dir).name_of,
+            job_numbers=JobNumbers(plan, sweep_dir),
             progress_reporter=progress,
         )
         result_grid = tuner.fit()
-        outcomes = {}
+        outcomes, trial_jobs = {}, []
         scheduler_name = str(spec.scheduler["_target_"]).rsplit(".", 1)[-1] if spec.scheduler else None
         for trial, result in trials_with_results(result_grid):
             num, overrides = plan.job_of(result.config or trial.config, trial.trial_id, trial.custom_trial_name)
+            trial_jobs.append((str(trial.trial_id), num))
             outcomes[num] = outcome(trial, result, num, catalog.job_view(overrides, num), metric, mode,
                                     progress.interrupted(trial.trial_id), scheduler_name)
         for index, overrides in enumerate(spec.jobs or []):
@@ -251,6 +253,7 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
         if spec.mutations:
             _delete_pbt_checkpoints(sweep_dir)
     _raise_if_unfinished(rows, sweep_dir)
+    _raise_if_books_disagree(trial_jobs, rows, storage)
     return [outcomes[num][1] for num in sorted(outcomes)]
 
 
@@ -274,6 +277,12 @@ def _finish(rows: list, metric: Optional[str], mode: str, sweep_dir: Path, stora
     print(f"Leaderboard: {json_path} and {csv_path}", flush=True)
     if storage is not None:  # the trials uploaded their files; the manifest, then the best pointer, come last
         storage.finish(sweep_dir, rows)
+
+
+def _raise_if_books_disagree(trial_jobs: list, rows: list, storage) -> None:
+    problems = audit(trial_jobs, rows, None if storage is None else storage.trial_books())
+    if problems:
+        raise SweepError("The sweep's books do not agree, so it did not succeed: " + "; ".join(problems) + ".")
 
 
 def _raise_if_unfinished(rows: list, sweep_dir: Path) -> None:

@@ -19,11 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from . import preflight
+from . import layout, preflight
 from .base import Store
 from .errors import StorageError
 from .manifest import trial_records, write_sweep_manifest
 from .ownership import claim_sweep
+from .pointers import read_json
 from .session import sweep_name_of
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,20 @@ class SweepStorage:
             return {}
         return {record["trial"]: f"{self.store.uri}/{record['pointer']['checkpoint']['key']}"
                 for record in records if record["pointer"]}
+
+    def trial_books(self) -> Optional[dict[str, dict]]:
+        """Each trial folder in the store, by name: whether its final metrics are there (`finished`) and the
+        trial id its record names (`trial_id`). None when the store cannot be read (the books are then unchecked)."""
+        try:
+            books = {record["trial"]: {"finished": record["finished"]} for record in trial_records(self.store, self.sweep)}
+            for trial, entry in books.items():
+                record, _ = read_json(self.store, layout.trial_key(self.sweep, trial, layout.TRIAL_RECORD))
+                entry["trial_id"] = (record or {}).get("trial_id")
+        except StorageError as error:
+            log.error("Reading the trials of %s failed, so the sweep's books are not checked against it: %s",
+                      self.uri, error)
+            return None
+        return books
 
     def finish(self, sweep_dir: str | Path, leaderboard: Sequence[Any] = (), command: Optional[list[str]] = None) -> Optional[dict]:
         """Write `<sweep>/manifest.json` then `<sweep>/best.json` (only if better than what is there).
