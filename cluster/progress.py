@@ -12,6 +12,8 @@ from typing import Callable, Optional
 
 from ray.tune import ProgressReporter
 
+from .trial_results import failures_of
+
 STATUS_WORDS = {"PENDING": "pending", "RUNNING": "running", "PAUSED": "paused", "TERMINATED": "done", "ERROR": "failed"}
 
 
@@ -63,6 +65,10 @@ class SweepProgress(ProgressReporter):
         head = f"[sweep {elapsed // 60}:{elapsed % 60:02d}] {len(trials)} trials: " + ", ".join(
             f"{number} {word}" for word, number in counts.items()
         )
+        # A crash Tune retried is not a failure of the sweep, but never goes unmentioned.
+        retried = sum(1 for trial in trials if failures_of(trial) and trial.status != "ERROR")
+        if retried:
+            head += f" ({retried} retried after a crash)"
         scored = [(value, trial) for trial in trials if (value := self._best_value(trial)) is not None]
         if scored:
             value, trial = (min if self.mode == "min" else max)(scored, key=lambda pair: pair[0])

@@ -38,11 +38,19 @@ def _status(trial, last: dict, interrupted: bool) -> str:
     return "STOPPED"
 
 
-def _events(status: str, epochs: Optional[int], last: dict, scheduler: Optional[str]) -> list[str]:
-    """What happened to the trial besides training: where PBT copied it from, where a scheduler stopped it."""
+def failures_of(trial) -> int:
+    """How many times the trial's process failed (Tune retried it up to max_failures)."""
+    return int(getattr(getattr(trial, "run_metadata", None), "num_failures", 0) or 0)
+
+
+def _events(status: str, epochs: Optional[int], last: dict, scheduler: Optional[str], failures: int = 0) -> list[str]:
+    """What happened to the trial besides training: crashes Tune retried, where PBT copied it from, where a
+    scheduler stopped it."""
     import json
 
     events = []
+    if failures and status != "FAILED":
+        events.append(f"crashed {failures} time{'s' if failures > 1 else ''} and was retried (see its trial.log)")
     lineage = last.get(LINEAGE_KEY)
     for entry in json.loads(lineage) if isinstance(lineage, str) else []:
         before = dict(item.split("=", 1) for item in entry.get("overrides_before") or [] if "=" in item)
@@ -126,7 +134,7 @@ def outcome(trial, result, num: int, job: "JobView", metric: Optional[str], mode
         # The sweep's store names it later (pipeline); a task may return a path of its own.
         checkpoint=str(job_dir / returned["checkpoint"]) if isinstance(returned, dict) and returned.get("checkpoint") else None,
         # Tune adds the address of the node that sent each result.
-        node=last.get("node_ip"), error=error, events=_events(status, epochs, last, scheduler),
+        node=last.get("node_ip"), error=error, events=_events(status, epochs, last, scheduler, failures_of(trial)),
     )
     job_return = _job_return(job)
     if status in ("FAILED", "INTERRUPTED"):
