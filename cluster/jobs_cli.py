@@ -26,13 +26,18 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
                f"{DEFAULT_ADDRESS} (the head's dashboard through `ray dashboard CLUSTER.yaml`). The Ray token is "
                "read from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token.",
     )
-    parser.add_argument("--address", help=f"the cluster's Jobs API (default: see below, or {DEFAULT_ADDRESS})")
+    address_help = f"the cluster's Jobs API (default: see below, or {DEFAULT_ADDRESS})"
+    parser.add_argument("--address", help=address_help)
+    # Also after the subcommand, where `ray job logs ID --address URL` users put it; SUPPRESS keeps the
+    # subcommand from overwriting an --address given before it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--address", default=argparse.SUPPRESS, help=address_help)
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("list", help="submitted sweeps, newest first (the default)")
-    logs = commands.add_parser("logs", help="a sweep's output (its progress view and leaderboard)")
+    commands.add_parser("list", parents=[after], help="submitted sweeps, newest first (the default)")
+    logs = commands.add_parser("logs", parents=[after], help="a sweep's output (its progress view and leaderboard)")
     logs.add_argument("job_id")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the sweep ends (Ctrl-C detaches)")
-    stop = commands.add_parser("stop", help="stop a sweep: its driver and every trial, on every node")
+    stop = commands.add_parser("stop", parents=[after], help="stop a sweep: its driver and every trial, on every node")
     stop.add_argument("job_id")
     return parser.parse_args(argv)
 

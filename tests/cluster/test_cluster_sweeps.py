@@ -111,6 +111,10 @@ def test_killed_trial_resumes_from_its_last_epoch_and_one_that_keeps_dying_fails
     statuses = {row["job"]: row["status"] for row in board["trials"]}
     assert statuses == {0: "COMPLETED", 1: "FAILED"}, statuses
     assert board["best"]["job"] == 0
+    # The crash Tune retried is on the record, not hidden behind "0 failed".
+    events = {row["job"]: row["events"] for row in board["trials"]}
+    assert events[0] == ["crashed 1 time and was retried (see its trial.log)"], events
+    assert "1 retried after a crash" in console
     assert len(_record(sweep_dir / "1")["attempts"]) == 2
     assert "FAILED" in console
 
