@@ -4,22 +4,27 @@
     python launch.py pull gs://my-bucket/experiments/SWEEP --to ./best   # best model + config + metrics
     python launch.py pull gs://my-bucket/experiments/SWEEP --top 3 --to ./top
 
-Every file is downloaded into a staging folder inside the target, checked against the checksum the
-store reports and the one recorded when it was uploaded, and only then moved into place: a corrupt
-object leaves nothing behind. Object names that would land outside the target are refused, existing
-files are never replaced without --overwrite, and the model is loaded with Keras' safe mode to prove
-it is usable.
+Every file is downloaded into a staging folder beside the target (outside it, on the same filesystem when
+it can be), checked there against the checksum the store reports and the one recorded when it was
+uploaded, and each model is loaded there with Keras' safe mode to prove it is usable. Only when every check
+of every file passed are the files moved into the target (a rename each). A pull refused by any check
+leaves the target as it was: nothing installed, nothing replaced, not even created; the staging folder is
+deleted (--keep-staging keeps it for inspection and prints where). Object names that would land outside
+the target are refused before anything is downloaded, and existing files are never replaced without
+--overwrite.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
+from uuid import uuid4
 
 from trainers.job_files import BEST_CHECKPOINT
 
@@ -34,7 +39,9 @@ Files of one trial: best.keras (its best checkpoint), resolved_config.yaml, metr
 finished), best.json (metric value, epoch, checksums), and with --tensorboard its event files. --top 1
 (default) puts them in DIR; --top K puts each trial's in DIR/<trial>/. A sweep still running (no best.json
 at its top yet) is ranked from its trials' own best.json records.
-Exit status: 0 done, 1 a download or check failed (nothing partial left behind), 2 bad arguments."""
+Everything is downloaded and checked (checksums, the safe-mode load) in a staging folder beside DIR, outside
+it, and moved into DIR only once all of it passed: a refused pull leaves DIR exactly as it was.
+Exit status: 0 done, 1 a download or check failed (DIR left as it was), 2 bad arguments."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,12 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("uri", help="with --list: the store (storage.uri) or one sweep in it; otherwise STORE/SWEEP")
     parser.add_argument("--list", action="store_true", help="list sweeps, their trials and best metric values")
-    parser.add_argument("--to", metavar="DIR", help="target folder (created if missing); required unless --list")
+    parser.add_argument("--to", metavar="DIR",
+                        help="target folder (created if missing, once every check passed); required unless --list")
     parser.add_argument("--top", type=int, default=1, metavar="K", help="download the K best trials (default 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
     parser.add_argument("--tensorboard", action="store_true", help="also download the trials' TensorBoard event files")
     parser.add_argument("--no-load-check", dest="load_check", action="store_false",
                         help="skip loading the model with keras.models.load_model(safe_mode=True)")
+    parser.add_argument("--keep-staging", action="store_true",
+                        help="when a check refuses the pull, keep the files downloaded so far in the staging folder "
+                             "(outside DIR: beside it, or in the system's temporary folder if nothing beside it is "
+                             "writable; its path is printed) instead of deleting it")
     return parser
 
 
@@ -158,7 +170,107 @@ def _download(store: Store, key: str, target: Path, recorded: Optional[dict]) ->
         )
 
 
-def pull_command(uri: str, to: str, top: int, overwrite: bool, with_tensorboard: bool, load_check: bool) -> int:
+class PullRefused(StorageError):
+    """A check failed after downloading began; the target was left as it was."""
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _staging_folder(root: Path) -> Path:
+    """A new empty folder beside `root` (in its nearest existing ancestor, so the final moves are renames on
+    one filesystem), else in the system's temporary folder; never inside `root`."""
+    resolved = root.resolve()
+    base = resolved.parent
+    while not base.is_dir() and base != base.parent:
+        base = base.parent
+    try:
+        staging = Path(tempfile.mkdtemp(dir=base, prefix=f".{resolved.name or 'pull'}.pull-staging-"))
+    except OSError:
+        staging = Path(tempfile.mkdtemp(prefix="raylaunch-pull-staging-"))
+    if staging.resolve().is_relative_to(resolved):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StorageError(f"No folder outside {root} to stage the download in ({base} is not writable); "
+                           f"choose another --to.")
+    return staging
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename `source` to `target`; across filesystems, copy beside `target` and rename there."""
+    try:
+        os.replace(source, target)
+        return
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+    part = target.with_name(f".{target.name}.pull-part-{uuid4().hex[:8]}")
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    source.unlink()
+
+
+def _install(moves: list[tuple[Path, Path]]) -> None:
+    """Move every staged file to its place, creating folders as needed. If one move fails, undo the others
+    (files moved back to staging, replaced files restored, created folders removed) and raise."""
+    created: list[Path] = []
+    replaced: list[tuple[Path, Path]] = []  # (kept aside, original place)
+    installed: list[tuple[Path, Path]] = []
+    try:
+        for staged, path in moves:
+            missing = []
+            folder = path.parent
+            while not folder.is_dir():
+                missing.append(folder)
+                folder = folder.parent
+            for folder in reversed(missing):
+                folder.mkdir()
+                created.append(folder)
+            if os.path.lexists(path):  # only with --overwrite: set aside until everything is in place
+                aside = path.with_name(f".{path.name}.pull-old-{uuid4().hex[:8]}")
+                os.replace(path, aside)
+                replaced.append((aside, path))
+            _move(staged, path)
+            installed.append((staged, path))
+    except BaseException:
+        for staged, path in reversed(installed):
+            try:
+                _move(path, staged)
+            except OSError:
+                path.unlink(missing_ok=True)
+        for aside, path in reversed(replaced):
+            try:
+                os.replace(aside, path)
+            except OSError:
+                pass
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    for aside, _ in replaced:
+        aside.unlink(missing_ok=True)
+
+
+def _existing(paths: list[Path], overwrite: bool) -> None:
+    """Refuse files already in the target (unless --overwrite) and folders in the way of a file."""
+    folders = [str(path) for path in paths if path.is_dir()]
+    if folders:
+        raise FileExistsError(f"{folders[0]} is a folder where a downloaded file would go; move it or choose another --to.")
+    existing = [str(path) for path in paths if os.path.lexists(path)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{len(existing)} file(s) already exist, e.g. {existing[0]}; pass --overwrite to replace them or choose another --to."
+        )
+
+
+def pull_command(uri: str, to: str, top: int, overwrite: bool, with_tensorboard: bool, load_check: bool,
+                 keep_staging: bool = False) -> int:
     store, sweep = split_sweep_uri(uri)
     info = read_sweep(store, sweep)
     ranked = info["ranked"][:top]
@@ -167,43 +279,57 @@ def pull_command(uri: str, to: str, top: int, overwrite: bool, with_tensorboard:
     if not info["finished"]:
         print(f"Note: {sweep} has no best.json yet (still running or interrupted); ranking its trials' own records.")
     root = Path(to)
-    root.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(root) and not root.is_dir():
+        raise FileExistsError(f"--to {root} exists and is not a folder; choose another --to.")
 
-    # Everything is planned and checked before the first byte moves.
+    # Everything is planned and checked before the first byte moves; the target is not even created yet.
     jobs: list[tuple[str, Path, Optional[dict], str]] = []
     for record in ranked:
         for key, relative, recorded in _plan(store, sweep, record, with_tensorboard):
             local = relative if top == 1 else f"{record['trial']}/{relative}"
             jobs.append((key, safe_join(root, local), recorded, local))
-    existing = [str(path) for _, path, _, _ in jobs if path.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{len(existing)} file(s) already exist, e.g. {existing[0]}; pass --overwrite to replace them or choose another --to."
-        )
+    _existing([path for _, path, _, _ in jobs], overwrite)
 
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".raylaunch-pull-"))
+    # Download and check everything outside the target; install only what passed every check.
+    staging = _staging_folder(root)
+    kept = False
+    descriptions: dict[str, str] = {}
     try:
-        for key, _, recorded, local in jobs:
-            part = staging.joinpath(*local.split("/"))
-            part.parent.mkdir(parents=True, exist_ok=True)
-            _download(store, key, part, recorded)
-        # All verified: move into place.
-        for _, path, _, local in jobs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging.joinpath(*local.split("/")), path)
+        try:
+            for key, _, recorded, local in jobs:
+                part = safe_join(staging, local)
+                part.parent.mkdir(parents=True, exist_ok=True)
+                _download(store, key, part, recorded)
+            if load_check:
+                from trainers.export import check_loadable
+
+                for record in ranked:
+                    model = safe_join(staging, MODEL_FILE if top == 1 else f"{record['trial']}/{MODEL_FILE}")
+                    try:
+                        descriptions[record["trial"]] = check_loadable(str(model))
+                    except ValueError as error:
+                        raise ValueError(
+                            f"trial {record['trial']}'s model {store.uri}/{record['pointer']['checkpoint']['key']} does "
+                            f"not load with keras.models.load_model(safe_mode=True): {error.__cause__ or error}"
+                        ) from error
+            # Checked again: a file may have appeared in the target during the download.
+            _existing([path for _, path, _, _ in jobs], overwrite)
+            _install([(safe_join(staging, local), safe_join(root, local)) for _, _, _, local in jobs])
+        except (StorageError, ValueError, OSError) as error:
+            kept = keep_staging
+            where = f"; the files downloaded so far are kept in {staging} (--keep-staging)" if kept else ""
+            raise PullRefused(f"pull refused, {to} left as it was{where}: {_one_line(error)}") from error
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not kept:
+            shutil.rmtree(staging, ignore_errors=True)
 
     for rank, record in enumerate(ranked, 1):
         folder = root if top == 1 else safe_join(root, record["trial"])
         pointer = record["pointer"]
-        model = folder / MODEL_FILE
         line = (f"#{rank} trial {record['trial']}: {pointer['metric']} {_fmt(pointer['value'])} at epoch {pointer['epoch']} "
                 f"-> {folder}")
         if load_check:
-            from trainers.export import check_loadable
-
-            line += f"  ({check_loadable(str(model))})"
+            line += f"  ({descriptions[record['trial']]})"
         print(line)
     print(f"Checksums verified for {len(jobs)} file(s); load a model with keras.models.load_model('{root / (MODEL_FILE if top == 1 else '<trial>/' + MODEL_FILE)}').")
     return 0
@@ -219,7 +345,8 @@ def main(argv: list[str]) -> int:
     try:
         if args.list:
             return list_command(args.uri)
-        return pull_command(args.uri, args.to, args.top, args.overwrite, args.tensorboard, args.load_check)
+        return pull_command(args.uri, args.to, args.top, args.overwrite, args.tensorboard, args.load_check,
+                            args.keep_staging)
     except (StorageError, FileExistsError, ValueError) as error:
         print(f"pull: error: {error}", file=sys.stderr)
         return 1
