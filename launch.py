@@ -36,6 +36,7 @@ from cluster.storage import StorageError  # noqa: E402
 from cluster.storage.session import JobUploads  # noqa: E402
 from cluster.trial_context import current_trial, report_epoch  # noqa: E402
 from cluster.watch import watch_line  # noqa: E402
+from trainers.console import hide_tensorflow_startup_lines  # noqa: E402
 from trainers.job_files import BEST_CHECKPOINT, METRICS, TENSORBOARD, newest_usable_state  # noqa: E402
 from trainers.schema import (  # noqa: E402
     ConfigError,
@@ -140,6 +141,7 @@ def main(cfg: DictConfig) -> dict:
         validate(cfg)
         if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
             print(watch_line(output_dir), flush=True)
+            hide_tensorflow_startup_lines()  # a trial's log keeps them
         # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds. With a
         # store, the job folder first gets this job's newest resumable state (its own or the store's).
         trial = current_trial()
@@ -188,6 +190,8 @@ if __name__ == "__main__":
         tensorboard_main(sys.argv[2:])
     if sys.argv[1:2] == ["pull"]:
         from cluster.pull import main as pull_main
+
+        hide_tensorflow_startup_lines()  # pull loads each model it installs
 
         sys.exit(pull_main(sys.argv[2:]))
     if sys.argv[1:2] == ["jobs"]:

@@ -73,6 +73,18 @@ def test_console_ends_with_where_outputs_went_and_best_metric(default_job):
     assert any(line.strip().startswith("TensorBoard: tensorboard --logdir") for line in tail)
 
 
+def test_the_console_of_a_cpu_job_and_of_pull_has_no_tensorflow_start_up_lines(tmp_path, default_job):
+    """Issue 20: seven lines of TensorFlow's C++ start-up (one an `E0000 ... failed call to cuInit` error on a
+    machine without a GPU) reached the console; TF_CPP_MIN_LOG_LEVEL does not silence them."""
+    job_dir, result = default_job
+    pulled = run_launch("pull", str(job_dir.parent / "nosuch"), "--to", str(tmp_path / "best"))
+    for output in (result.stdout + result.stderr, pulled.stdout + pulled.stderr):
+        for words in ("cuInit", "cudart_stub", "oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard"):
+            assert words not in output, output[-3000:]
+    # What concerns the user still reaches stderr through the filter.
+    assert pulled.returncode != 0 and "pull: error:" in pulled.stderr, pulled.stderr[-2000:]
+
+
 def test_same_seed_gives_the_same_metrics(tmp_path, default_job):
     result = run_launch(*QUICK, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
