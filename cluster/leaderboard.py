@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -50,26 +51,66 @@ def _fmt(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _split_overrides(overrides: str) -> dict[str, str]:
+    """`key=value` pairs of a row's overrides (joined by spaces; a space inside a value is escaped)."""
+    pairs = {}
+    for item in re.split(r"(?<!\\) ", overrides or ""):
+        if item:
+            key, _, value = item.partition("=")
+            pairs[key] = value
+    return pairs
+
+
+def _short(value: str) -> str:
+    """A sampled float (lr=0.0023219446794046513) to 4 significant digits for the table; JSON and CSV keep it whole."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.4g}" if "." in value and len(value) > 8 and math.isfinite(number) else value
+
+
+def shared_and_swept(rows: list[Row]) -> tuple[dict[str, str], list[str]]:
+    """The overrides every row has with the same value, and the keys whose values differ (in first-seen order)."""
+    parsed = [_split_overrides(row.overrides) for row in rows]
+    keys = list(dict.fromkeys(key for pairs in parsed for key in pairs))
+    shared = {key: parsed[0][key] for key in keys
+              if all(key in pairs for pairs in parsed) and len({pairs[key] for pairs in parsed}) == 1}
+    return shared, [key for key in keys if key not in shared]
+
+
 def table(rows: list[Row], metric: str, mode: str, in_store: bool = False) -> str:
+    """The leaderboard as the console shows it: what every trial shares on one line, then a column per key
+    whose value differs between trials."""
     best = best_row(rows, mode)
-    header = ("", "job", "overrides", f"{metric or 'value'} ({mode})", "best epoch", "wall time", "status")
+    shared, swept = shared_and_swept(rows) if len(rows) > 1 else ({}, ["overrides"] if rows else [])
+    header = ("", "job", *swept, f"{metric or 'value'} ({mode})", "best epoch", "wall time", "status")
     with_events = any(row.events for row in rows)
     if with_events:
         header += ("events",)
+
+    def swept_values(row: Row) -> tuple:
+        if swept == ["overrides"]:
+            return (row.overrides or "(none)",)
+        pairs = _split_overrides(row.overrides)
+        return tuple(_short(pairs[key]) if key in pairs else "-" for key in swept)
+
     lines = [
-        ("*" if best is not None and row is best else "", str(row.job), row.overrides or "(none)", _fmt(row.value),
+        ("*" if best is not None and row is best else "", str(row.job), *swept_values(row), _fmt(row.value),
          _fmt(row.best_epoch), f"{row.wall_time_s:.0f} s" if row.wall_time_s is not None else "-", row.status)
         + (("; ".join(row.events) or "-",) if with_events else ())
         for row in sorted(rows, key=lambda row: row.job)
     ]
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
     render = lambda cells: "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()  # noqa: E731
-    out = [render(header), render(tuple("-" * width for width in widths)), *map(render, lines)]
+    out = [f"All trials: {' '.join(f'{key}={value}' for key, value in shared.items())}"] if shared else []
+    out += [render(header), render(tuple("-" * width for width in widths)), *map(render, lines)]
     if best is not None:
         # Without a store, a checkpoint is a path on the disk of the node that ran the trial.
         on_node = f" on node {best.node}" if best.checkpoint and best.node and not in_store else ""
-        out.append(f"* best: job {best.job} ({best.overrides or 'no overrides'}), {metric}={best.value:.4f} at epoch "
-                   f"{best.best_epoch}; checkpoint: {best.checkpoint or '(none saved)'}{on_node}")
+        own = " ".join(f"{key}={value}" for key, value in _split_overrides(best.overrides).items() if key not in shared)
+        out.append(f"* best: job {best.job} ({own or best.overrides or 'no overrides'}), {metric}={best.value:.4f} at "
+                   f"epoch {best.best_epoch}; checkpoint: {best.checkpoint or '(none saved)'}{on_node}")
     else:
         out.append("No trial reported the metric.")
     return "\n".join(out)
