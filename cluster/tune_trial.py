@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from .node_paths import hydra_context_on_this_node, on_this_node
 from .search_space import SearchSpace, trial_overrides
 
 log = logging.getLogger(__name__)
@@ -211,18 +212,20 @@ class InDriver:
         self.name = state["name"]
 
 
-def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str):
+def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str, hydra_context=None):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    sweep_config = plan.hydra_context.config_loader.load_sweep_config(plan.config, list(overrides))
+    hydra_context = hydra_context or plan.hydra_context
+    sweep_config = hydra_context.config_loader.load_sweep_config(plan.config, list(overrides))
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = trial_id
         sweep_config.hydra.job.num = num
         # Hydra re-composes in Tune's trial folder (runtime.cwd = os.getcwd()): take the driver's absolute sweep
         # dir and working directory, so the job folder and relative config paths (storage.uri=results) are the user's.
         sweep_config.hydra.sweep.dir = str(plan.config.hydra.sweep.dir)
-        sweep_config.hydra.runtime.cwd = str(plan.config.hydra.runtime.cwd)
+        # The driver's working directory is in Ray's copy of the checkout when it runs as a Ray job: this node's copy.
+        sweep_config.hydra.runtime.cwd = on_this_node(str(plan.config.hydra.runtime.cwd))
     HydraConfig.instance().set_config(sweep_config)
     job_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
     return sweep_config, job_dir
@@ -477,7 +480,8 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     num, overrides = plan.job_of(config, trial_id, tune.get_context().get_trial_name())
     Singleton.set_state(plan.singleton_state)
     setup_globals()
-    sweep_config, job_dir = compose(plan, overrides, num, trial_id)
+    hydra_context = hydra_context_on_this_node(plan.hydra_context)  # nodes may unpack the app elsewhere
+    sweep_config, job_dir = compose(plan, overrides, num, trial_id, hydra_context)
     _redirect_output(job_dir / TRIAL_LOG)
     print(f"[raylaunch] trial {trial_id}, job #{num}: {' '.join(overrides)}", flush=True)
     stored = _TrialStore(plan, sweep_config) if plan.store_uri else None
@@ -516,7 +520,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     enter_trial(TrialInfo(sweep_id=plan.sweep_id, gpu_ids=tuple(attempt["gpu_ids"]), inherited=inherited), report)
     try:
         result = run_job(
-            hydra_context=plan.hydra_context,
+            hydra_context=hydra_context,
             task_function=plan.task_function,
             config=sweep_config,
             job_dir_key="hydra.sweep.dir",
