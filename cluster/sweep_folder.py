@@ -26,6 +26,23 @@ OLD_SPEC_FILE = "sweep.json"
 EXPERIMENT = "tune"
 
 
+def in_ray_package_cache(path: Path) -> bool:
+    """Whether `path` is inside a copy of a working dir that Ray Jobs unpacked (`ray job submit --working-dir`):
+    `<temp dir>/session_*/runtime_resources/working_dir_files/_ray_pkg_<hash>`, a cache Ray may delete."""
+    parts = Path(path).absolute().parts
+    return "runtime_resources" in parts and any(part.startswith("_ray_pkg_") for part in parts)
+
+
+def outside_ray_package_cache(sweep_dir: Path, cluster_dir: str) -> Path:
+    """Where a sweep folder lives when the driver runs as a Ray job in Ray's copy of the checkout (Ray's own
+    `ray job submit --working-dir .`, a KubeRay RayJob): under `cluster_dir` on the head, with the same path
+    below it as below the job's working dir, as `hydra.launcher.submit` places it. Else `sweep_dir` itself."""
+    cwd = Path.cwd()
+    if not in_ray_package_cache(cwd) or not Path(sweep_dir).absolute().is_relative_to(cwd):
+        return Path(sweep_dir)
+    return Path(cluster_dir).expanduser().absolute() / Path(sweep_dir).absolute().relative_to(cwd)
+
+
 def resumes(sweep_dir: Path, spec_record: dict) -> bool:
     """True when `sweep_dir` holds a Tune experiment of this same sweep (to be restored); records the
     spec when the folder holds no sweep yet. Raises SweepError for a folder holding another sweep."""

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -24,7 +25,7 @@ from .job_catalog import JobCatalog
 from .job_configs import SweepError, setting_key
 from .resources import TrialResources, alive_node_capacities, check_fits
 from .sweep_books import audit
-from .sweep_folder import mark_ended
+from .sweep_folder import in_ray_package_cache, mark_ended, outside_ray_package_cache
 from .sweep_spec import SweepSpec
 from .tune_trial import InDriver, JobNumbers, SweepPlan
 from .watch import watch_line
@@ -45,6 +46,11 @@ def _prepare(launcher) -> tuple[DictConfig, Path]:
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     # Absolute: Tune runs each trial in its own folder, and other nodes have another working directory.
     sweep_dir = Path(str(config.hydra.sweep.dir)).expanduser().absolute()
+    moved = outside_ray_package_cache(sweep_dir, str(launcher.settings.get("cluster_dir") or "~/raylaunch"))
+    if moved != sweep_dir:
+        print(f"This sweep runs as a Ray job in Ray's copy of the checkout, which Ray may delete: its folder is "
+              f"{moved} (hydra.launcher.cluster_dir)", flush=True)
+        sweep_dir = moved
     with read_write(config.hydra):
         config.hydra.sweep.dir = str(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +85,11 @@ def _check_storage(settings: Sequence[dict], sweep_dir: Path):
     from .storage.sweep import SweepStorage
 
     uris = {job.get("storage") for job in settings}
+    for uri in uris:
+        if uri is not None and "://" not in str(uri) and not os.path.isabs(str(uri)) and in_ray_package_cache(Path.cwd()):
+            raise SweepError(f"The store {uri} is a relative folder, and this sweep runs as a Ray job in Ray's copy of "
+                             f"the checkout, which Ray deletes and no other node can reach. Set it to "
+                             f"gs://BUCKET/PREFIX, or an absolute folder every node mounts.")
     try:
         return SweepStorage.check(uris, sweep_dir)
     except StorageError as error:
@@ -285,13 +296,20 @@ def _raise_if_books_disagree(trial_jobs: list, rows: list, storage) -> None:
         raise SweepError("The sweep's books do not agree, so it did not succeed: " + "; ".join(problems) + ".")
 
 
+def _failure(row) -> str:
+    """One failed trial in a line: what it ran, the last line of its error, where its log is (on which node:
+    without a shared disk it is on that node's disk only)."""
+    last = next((line.strip() for line in reversed((row.error or "").splitlines()) if line.strip()), None)
+    where = f" on node {row.node}" if row.node else ""
+    return f"job {row.job} ({row.overrides})" + (f": {last[:300]}" if last else "") + f"; log {row.job_dir}/trial.log{where}"
+
+
 def _raise_if_unfinished(rows: list, sweep_dir: Path) -> None:
     failed = [row for row in rows if row.status == "FAILED"]
     interrupted = [row for row in rows if row.status == "INTERRUPTED"]
     problems = []
     if failed:
-        problems.append(f"{len(failed)} of {len(rows)} trials failed: " + "; ".join(
-            f"job {row.job} ({row.overrides}), log {row.job_dir}/trial.log" for row in failed))
+        problems.append(f"{len(failed)} of {len(rows)} trials failed: " + "; ".join(map(_failure, failed)))
     if interrupted:
         problems.append(f"the sweep was interrupted before {len(interrupted)} of {len(rows)} trials ended; rerun the "
                         f"same command with hydra.sweep.dir={sweep_dir} to resume them")

@@ -183,3 +183,42 @@ def test_a_wrong_or_missing_token_is_one_line(cloud, checkout, tmp_path, token, 
     assert len(errors) == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert token is None or token not in result.stdout + result.stderr.replace(words, "")
+
+
+def ray_job_submit(cloud: CloudLikeCluster, checkout: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Ray's own route, as Ray's documentation (and a KubeRay RayJob) runs a script: `ray job submit
+    --working-dir . -- python launch.py -m ...`, typed in the checkout."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    return subprocess.run([ray, "job", "submit", "--address", cloud.cluster.jobs_address, "--working-dir", ".", "--",
+                           "python", "launch.py", "-m", *args], cwd=checkout, env=launch_env(), capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_rays_own_job_submit_runs_the_sweep_with_its_folder_outside_rays_package_cache(cloud, checkout, tmp_path):
+    """Issue 20: the sweep folder landed in Ray's copy of the checkout and the job died with a traceback.
+    Now it runs as `hydra.launcher.submit` runs it: the folder under hydra.launcher.cluster_dir on the head,
+    trials on both nodes, results in the bucket."""
+    prefix = f"gs://{cloud.bucket}/ray-submit-{uuid.uuid4().hex[:6]}"
+    result = ray_job_submit(cloud, checkout, ["model=cnn,lstm", "lr=1e-3", f"storage.uri={prefix}", *QUICK], tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "succeeded" in output, output[-6000:]
+    assert "Traceback" not in output
+    assert "its folder is" in output and "/raylaunch/multirun/" in output
+    from cluster.storage import open_store
+    from cluster.storage.pointers import read_json
+
+    store = open_store(prefix)
+    (sweep,) = {info.key.split("/", 1)[0] for info in store.list("")}
+    manifest = read_json(store, f"{sweep}/manifest.json")[0]
+    assert "runtime_resources" not in manifest["sweep_dir"] and "/raylaunch/multirun/" in manifest["sweep_dir"]
+    assert sorted(row["status"] for row in manifest["leaderboard"]) == ["COMPLETED", "COMPLETED"]
+    for trial in "01":
+        assert read_json(store, f"{sweep}/trials/{trial}/metrics.json")[0]["epochs_run"] == 2
+
+
+def test_rays_own_job_submit_with_a_relative_store_is_one_line(cloud, checkout, tmp_path):
+    result = ray_job_submit(cloud, checkout, ["model=mlp", "storage.uri=results", *QUICK], tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "The store results is a relative folder, and this sweep runs as a Ray job" in output, output[-4000:]
+    assert "Traceback" not in output, output[-4000:]
