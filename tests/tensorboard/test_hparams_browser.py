@@ -1,7 +1,8 @@
 """End to end in headless Chromium: TensorBoard's HParams dashboard lists every trial of the sweep.
 
 Needs Debian's `chromium` and `chromium-driver` (installed by .ci/setup). Skipped on a developer machine
-without them, but fails under CI (CI=true) so a missing browser cannot pass unnoticed.
+without them, but fails under CI (any non-empty CI, tests/capabilities.py) so a missing browser cannot pass
+unnoticed.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import time
 
 import pytest
 
+from tests.capabilities import require_modules, require_programs
 from tests.conftest import PROJECT_ROOT
 from tests.tensorboard.conftest import TRIALS
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+BROWSER_INSTALL = "`bash .ci/setup` as root (apt-get install -y chromium chromium-driver)"
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1600,900",
@@ -38,17 +41,11 @@ return out;
 
 
 def _browser():
-    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing.append("selenium (pip install -e '.[test]')")
-    if missing:
-        message = f"browser test needs {', '.join(missing)}: run `bash .ci/setup` as root"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_programs("chromium", "chromedriver", install=BROWSER_INSTALL)
+    require_modules("selenium", install="pip install -e '.[test]' (or `bash .ci/setup`)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or driver
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")

@@ -116,6 +116,17 @@ def test_precision_policy_is_applied_and_head_stays_float32(policy, compute_dtyp
     assert model.predict(example_batch("image"), verbose=0).dtype == np.float32
 
 
-@pytest.mark.skipif(bool(devices.tf.config.list_physical_devices("GPU")), reason="this machine has a GPU")
-def test_auto_precision_is_float32_without_a_gpu():
-    assert devices.resolve_precision("auto") == "float32"
+@pytest.mark.parametrize("capabilities, expected", [
+    ([], "float32"),  # no GPU
+    ([(7, 0), (8, 6)], "mixed_float16"),  # tensor cores on every GPU
+    ([(8, 6), (6, 1)], "float32"),  # one without
+    ([None], "float32"),  # a GPU that does not say
+])
+def test_auto_precision_follows_the_gpus(monkeypatch, capabilities, expected):
+    """The GPUs TensorFlow sees are given here, not this machine's (which ran the test with a skip before)."""
+    gpus = [f"GPU:{index}" for index in range(len(capabilities))]
+    details = {gpu: ({} if capability is None else {"compute_capability": capability})
+               for gpu, capability in zip(gpus, capabilities)}
+    monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
+    monkeypatch.setattr(devices.tf.config.experimental, "get_device_details", details.__getitem__)
+    assert devices.resolve_precision("auto") == expected
