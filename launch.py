@@ -27,13 +27,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.errors import CompactHydraException, ConfigCompositionException  # noqa: E402
+from hydra.errors import CompactHydraException, ConfigCompositionException, MissingConfigException  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, read_write  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
+from cluster.job_configs import SweepError, SweepRefused  # noqa: E402
 from cluster.storage import StorageError  # noqa: E402
 from cluster.storage.session import JobUploads  # noqa: E402
+from cluster.submit import SubmitError  # noqa: E402
 from cluster.trial_context import current_trial, report_epoch  # noqa: E402
 from cluster.watch import watch_line  # noqa: E402
 from trainers.console import hide_tensorflow_startup_lines  # noqa: E402
@@ -44,7 +46,7 @@ from trainers.schema import (  # noqa: E402
     planned_epochs,
     register_schemas,
     resolve_mode,
-    validate,
+    validate_job,
 )
 
 register_schemas()
@@ -111,6 +113,17 @@ def run_explaining_config_errors(app) -> None:
             sys.exit(2)
         if not _full_error_set_here:
             raise
+        # Bad input is one line and exit status 2, for a sweep as for a single job; a sweep that ran and did
+        # not succeed is its message and status 1. Neither needs Hydra's hint about stack traces.
+        if isinstance(error, MissingConfigException) and error.options is not None:
+            print(f"Config error: {unknown_option_message(error)}", file=sys.stderr)
+            sys.exit(2)
+        if isinstance(error, (SweepRefused, SubmitError)):
+            print(error, file=sys.stderr)
+            sys.exit(2)
+        if isinstance(error, SweepError):
+            print(error, file=sys.stderr)
+            sys.exit(1)
         if isinstance(error, CompactHydraException):
             print(error, file=sys.stderr)
             if isinstance(error.__cause__, OmegaConfBaseException):
@@ -121,6 +134,15 @@ def run_explaining_config_errors(app) -> None:
         sys.exit(1)
     finally:
         restore_hydra_error_reports()
+
+
+def unknown_option_message(error: MissingConfigException) -> str:
+    """`model=cnnn`: the group, what was received and the options, in one line (Hydra's block is 14 lines)."""
+    group, _, option = str(error.missing_cfg_file or "").rpartition("/")
+    if not group:
+        return str(error).splitlines()[0]
+    return (f"{group}={option}: there is no such option in conf/{group}/. Allowed: {', '.join(error.options)}. "
+            f"For example `{group}={error.options[0]}`.")
 
 
 def restore_hydra_error_reports() -> None:
@@ -138,10 +160,7 @@ def main(cfg: DictConfig) -> dict:
     uploads = None
     try:
         rehearse_gpus_on_cpu(cfg)
-        validate(cfg)
-        if hydra_cfg.mode == RunMode.RUN:  # a sweep prints one line for all its trials
-            print(watch_line(output_dir), flush=True)
-            hide_tensorflow_startup_lines()  # a trial's log keeps them
+        validate_job(cfg)
         # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds. With a
         # store, the job folder first gets this job's newest resumable state (its own or the store's).
         trial = current_trial()
@@ -150,6 +169,9 @@ def main(cfg: DictConfig) -> dict:
         inherited = trial.inherited if trial else None
         uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode),
                                    resume=cfg.trainer.resume and not inherited, sweep_id=trial.sweep_id if trial else None)
+        if hydra_cfg.mode == RunMode.RUN:  # once every check passed; a sweep prints one line for all its trials
+            print(watch_line(output_dir), flush=True)
+            hide_tensorflow_startup_lines()  # a trial's log keeps them
         resumed = newest_usable_state(Path(output_dir)) if cfg.trainer.resume else None
         if resumed is not None and resumed.epochs_completed:
             print(f"[raylaunch] resuming from {resumed.folder} (epoch {resumed.epochs_completed})", flush=True)

@@ -24,9 +24,10 @@ from typing import Any, Optional, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from .job_configs import SweepError, compose_job, job_label, validator
+from .job_configs import SweepError, SweepRefused, compose_job, job_label, validator
 from .resources import TrialResources, trial_resources
 
 _INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
@@ -155,10 +156,10 @@ class JobCatalog:
             config = compose_job(self.launcher, overrides, num)
             self.num_composed += 1
             self._check(config)
-        except SweepError:
+        except (SweepError, MissingConfigException):  # an unknown group option is the same for every job
             raise
         except Exception as error:  # composition errors and the app's own alike: name the job, start nothing
-            raise SweepError(f"Job {job_label(num, overrides)} cannot run, so no job of this sweep was started: "
+            raise SweepRefused(f"Job {job_label(num, overrides)} cannot run, so no job of this sweep was started: "
                              f"{error}") from error
         return config
 
@@ -190,7 +191,7 @@ class JobCatalog:
         """Compose one representative per combination of group choices and check every distinct value
         override against it, plus `extra_values`: (key, value, override as typed) that sampled trials may
         draw (an interval's bounds, each choice), swapped into every representative.
-        Raises SweepError naming the job (its number, or its label) and the problem."""
+        Raises SweepRefused naming the job (its number, or its label) and the problem."""
         for index, overrides in enumerate(jobs):
             num = self.first_num + index
             group, values = self._group(overrides, num)
@@ -212,7 +213,7 @@ class JobCatalog:
                         self._check_swapped(group, line)
                 except Exception as error:  # noqa: BLE001 - the app's message, with the override named
                     message = error.args[0] if isinstance(error, SweepError) else str(error)
-                    raise SweepError(f"`{typed}` can draw {line}, with which the job cannot run ({message}), so no "
+                    raise SweepRefused(f"`{typed}` can draw {line}, with which the job cannot run ({message}), so no "
                                      f"job of this sweep was started. Narrow the range.") from error
 
     def _check_swapped(self, group: _Group, line: str) -> None:
@@ -250,7 +251,7 @@ class JobCatalog:
             self._check_swapped(group, line)
         except Exception as error:  # noqa: BLE001 - the app's message, with the job named
             where = f"Trial {label}" if label else f"Job {job_label(num, overrides)}"
-            raise SweepError(f"{where} cannot run with {line}, so no job of this sweep was started: {error}") from error
+            raise SweepRefused(f"{where} cannot run with {line}, so no job of this sweep was started: {error}") from error
 
     def _relevant(self, group: _Group, differing: list[str]) -> tuple:
         if group.relevant is None:

@@ -12,13 +12,18 @@ import re
 from typing import Any, Optional, Sequence
 
 from hydra.core.utils import filter_overrides
-from hydra.errors import CompactHydraException
+from hydra.errors import CompactHydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 
 class SweepError(CompactHydraException):
-    """The sweep cannot start (nothing was launched), or some of its trials failed or were interrupted.
-    Hydra prints only the message, no traceback."""
+    """Some of the sweep's trials failed or were interrupted, or its books do not agree: the sweep ran and did
+    not succeed. Hydra prints only the message, no traceback."""
+
+
+class SweepRefused(SweepError):
+    """The sweep cannot start with what it was given (a job's config, the store, the search settings):
+    nothing was launched. An app exits with its status for bad input (launch.py: 2)."""
 
 
 def compose_job(launcher, overrides: Sequence[str], num: int) -> DictConfig:
@@ -52,7 +57,7 @@ def validator(launcher_settings: dict):
     try:
         return get_method(str(name))
     except Exception as error:  # noqa: BLE001 - Hydra says what could not be imported
-        raise SweepError(f"hydra.launcher.validate={name!r} names no callable: {error}") from None
+        raise SweepRefused(f"hydra.launcher.validate={name!r} names no callable: {error}") from None
 
 
 def compose_and_validate(launcher, jobs: Sequence[Sequence[str]], first_num: int) -> list[DictConfig]:
@@ -67,8 +72,10 @@ def compose_and_validate(launcher, jobs: Sequence[Sequence[str]], first_num: int
             if validate is not None:
                 validate(task_config(sweep_config))
             OmegaConf.to_container(sweep_config.hydra.launcher, resolve=True)  # its interpolations must resolve
+        except MissingConfigException:  # an unknown group option is the same for every job
+            raise
         except Exception as error:  # composition errors and the app's own alike: name the job, start nothing
-            raise SweepError(f"Job {job_label(num, overrides)} cannot run, so no job of this sweep was started: "
+            raise SweepRefused(f"Job {job_label(num, overrides)} cannot run, so no job of this sweep was started: "
                              f"{error}") from error
         composed.append(sweep_config)
     return composed

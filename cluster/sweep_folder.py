@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .job_configs import SweepError
+from .job_configs import SweepRefused
 
 SPEC_FILE = "sweep_spec.json"
 ENDED_FILE = "sweep_ended.json"
@@ -45,7 +45,7 @@ def outside_ray_package_cache(sweep_dir: Path, cluster_dir: str) -> Path:
 
 def resumes(sweep_dir: Path, spec_record: dict) -> bool:
     """True when `sweep_dir` holds a Tune experiment of this same sweep (to be restored); records the
-    spec when the folder holds no sweep yet. Raises SweepError for a folder holding another sweep."""
+    spec when the folder holds no sweep yet. Raises SweepRefused for a folder holding another sweep."""
     from ray import tune
 
     for name in (SPEC_FILE, OLD_SPEC_FILE):
@@ -53,7 +53,7 @@ def resumes(sweep_dir: Path, spec_record: dict) -> bool:
         if path.is_file():
             previous = json.loads(path.read_text())
             if previous != spec_record:
-                raise SweepError(
+                raise SweepRefused(
                     f"{sweep_dir} holds another sweep ({path}: {previous}); this command asks for {spec_record}. "
                     f"Rerun the same command to resume that sweep, or choose a new hydra.sweep.dir."
                 )

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from . import leaderboard
 from .job_catalog import JobCatalog
-from .job_configs import SweepError, setting_key
+from .job_configs import SweepError, SweepRefused, setting_key
 from .resources import TrialResources, alive_node_capacities, check_fits
 from .sweep_books import audit
 from .sweep_folder import in_ray_package_cache, mark_ended, outside_ray_package_cache
@@ -69,7 +69,7 @@ def _objective(settings: Sequence[dict]) -> tuple[Optional[str], str]:
     """The metric and mode every job's `hydra.launcher` names (one for the whole sweep)."""
     pairs = {(job.get("metric"), str(job.get("mode", "auto") or "auto")) for job in settings}
     if len(pairs) != 1:
-        raise SweepError(f"The jobs of one sweep must optimise the same metric, received {sorted(pairs, key=str)} "
+        raise SweepRefused(f"The jobs of one sweep must optimise the same metric, received {sorted(pairs, key=str)} "
                          f"(metric, mode). Sweep the metric in separate sweeps.")
     metric, mode = pairs.pop()
     mode = mode.rsplit(".", 1)[-1]  # an enum may arrive as "Mode.min"
@@ -87,13 +87,13 @@ def _check_storage(settings: Sequence[dict], sweep_dir: Path):
     uris = {job.get("storage") for job in settings}
     for uri in uris:
         if uri is not None and "://" not in str(uri) and not os.path.isabs(str(uri)) and in_ray_package_cache(Path.cwd()):
-            raise SweepError(f"The store {uri} is a relative folder, and this sweep runs as a Ray job in Ray's copy of "
+            raise SweepRefused(f"The store {uri} is a relative folder, and this sweep runs as a Ray job in Ray's copy of "
                              f"the checkout, which Ray deletes and no other node can reach. Set it to "
                              f"gs://BUCKET/PREFIX, or an absolute folder every node mounts.")
     try:
         return SweepStorage.check(uris, sweep_dir)
     except StorageError as error:
-        raise SweepError(f"Storage error, so no job of this sweep was started: {error}") from error
+        raise SweepRefused(f"Storage error, so no job of this sweep was started: {error}") from error
 
 
 def _print_watch_line(sweep_dir: Path, storage) -> None:
@@ -142,7 +142,7 @@ def _instantiate(config, **extra):
         # Extras (Tune search-space objects, functions) passed to the built partial, not merged into the config.
         return instantiate(config, _partial_=True)(**extra)
     except Exception as error:  # noqa: BLE001 - a wrong argument in a searcher's or scheduler's config
-        raise SweepError(f"{config.get('_target_')} could not be built from its config ({config}): {error}") from None
+        raise SweepRefused(f"{config.get('_target_')} could not be built from its config ({config}): {error}") from None
 
 
 def clip_to_space(bounds: dict, config: dict) -> dict:
@@ -213,7 +213,7 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
     scheduler = _instantiate(spec.scheduler, **scheduler_extras)
     search_alg = _instantiate(spec.search_alg)
     if spec.mutations and metric is None:
-        raise SweepError("Population-based training compares trials on a metric: set hydra.launcher.metric.")
+        raise SweepRefused("Population-based training compares trials on a metric: set hydra.launcher.metric.")
     started, num_nodes = _connect_and_check(settings, _distinct_requests(spec, catalog))
     _warn_if_results_stay_on_nodes(
         storage, num_nodes, setting_key(catalog.representative(spec.jobs_to_check[0], spec.first_job_num), "storage"))

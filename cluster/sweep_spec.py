@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 from hydra.core.utils import filter_overrides
 
-from .job_configs import SweepError
+from .job_configs import SweepRefused
 from .search_space import SearchSpace, build_search_space, representative_overrides
 
 
@@ -78,18 +78,18 @@ def grid_spec(job_overrides: Sequence[Sequence[str]], first_job_num: int) -> Swe
 
 
 def target_class(config: Any, setting: str):
-    """The class a `_target_` config names; a SweepError naming the setting when it names none."""
+    """The class a `_target_` config names; a SweepRefused naming the setting when it names none."""
     from hydra.utils import get_class
 
     target = config.get("_target_") if isinstance(config, dict) else None
     if not target:
-        raise SweepError(f"hydra.sweeper.{setting} must be a `_target_` config (see conf/hparams_search/), received {config!r}")
+        raise SweepRefused(f"hydra.sweeper.{setting} must be a `_target_` config (see conf/hparams_search/), received {config!r}")
     try:
         cls = get_class(str(target))
         return type(cls.__name__, (), {"_configured_name": str(target).rsplit(".", 1)[-1], "_cls": cls}) \
             if cls.__name__ != str(target).rsplit(".", 1)[-1] else cls
     except Exception as error:  # noqa: BLE001 - Hydra says what could not be imported
-        raise SweepError(f"hydra.sweeper.{setting}._target_={target} names no class ({error}). The searchers and "
+        raise SweepRefused(f"hydra.sweeper.{setting}._target_={target} names no class ({error}). The searchers and "
                          f"schedulers ready to use are the options of hparams_search (python launch.py --help).") from None
 
 
@@ -125,21 +125,21 @@ def _check_pbt(space: SearchSpace, searcher, scheduler, mutable: Sequence[str], 
     """PBT copies trials into each other and changes their values between epochs: only keys a job can take on
     mid-training may be swept. Returns the hyperparam_mutations (the sampled domains of those keys)."""
     if searcher is not None:
-        raise SweepError(f"{_name(scheduler)} chooses its own trials and cannot be combined with {_name(searcher)}: "
+        raise SweepRefused(f"{_name(scheduler)} chooses its own trials and cannot be combined with {_name(searcher)}: "
                          f"drop hydra.sweeper.search_alg (e.g. hparams_search=pbt alone).")
     allowed = ", ".join(mutable) or "none (hydra.sweeper.mutable is empty)"
     for key in [*space.grid, *space.sampled]:
         if not any(fnmatch.fnmatchcase(key, pattern) for pattern in mutable):
-            raise SweepError(
+            raise SweepRefused(
                 f"`{space.typed[key]}`: {_name(scheduler)} changes hyperparameters during training, and {key} cannot "
                 f"change mid-training (what can: {allowed}). Fix {key} for the whole sweep ({key}=VALUE) and run one "
                 f"population per value, or compare values with a search that does not change them (hparams_search=asha)."
             )
     if not space.sampled:
-        raise SweepError(f"{_name(scheduler)} needs hyperparameters to explore: give at least one as an interval(), "
+        raise SweepRefused(f"{_name(scheduler)} needs hyperparameters to explore: give at least one as an interval(), "
                          f"e.g. 'lr=tag(log,interval(1e-4,1e-2))' (what can change: {allowed}).")
     if len(space.grid_combinations()) * num_samples < 2:
-        raise SweepError(f"{_name(scheduler)} needs a population of at least 2 trials: set hydra.sweeper.num_samples.")
+        raise SweepRefused(f"{_name(scheduler)} needs a population of at least 2 trials: set hydra.sweeper.num_samples.")
     return {key: space.sampled[key] for key in space.sampled}
 
 
@@ -147,7 +147,7 @@ def search_spec(arguments: Sequence[str], settings: SearchSettings) -> SweepSpec
     space = build_search_space(list(arguments))
     num_samples = settings.num_samples if settings.num_samples is not None else 1
     if num_samples < 1:
-        raise SweepError(f"hydra.sweeper.num_samples must be at least 1, received {num_samples}.")
+        raise SweepRefused(f"hydra.sweeper.num_samples must be at least 1, received {num_samples}.")
     searcher = target_class(settings.search_alg, "search_alg") if settings.search_alg is not None else None
     scheduler = target_class(settings.scheduler, "scheduler") if settings.scheduler is not None else None
     as_choices = _grid_as_choices(space, searcher)

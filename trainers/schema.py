@@ -574,6 +574,38 @@ def validate(cfg: DictConfig) -> None:
     _check_exporters(cfg.get("export"), data)
 
 
+# Data read from a file or folder the user names: what data.path must be, and an example of it.
+DATA_FILES = {
+    "csv": ("a CSV file with a header row", "data.path=houses.csv"),
+    "timeseries": ("a CSV file with a time column and numeric columns in time order",
+                   "data.path=jena_climate_2009_2016.csv"),
+    "image_folder": ("a folder with one sub-folder of files per class", "data.path=./photos"),
+    "text_folder": ("a folder with one sub-folder of files per class", "data.path=./reviews"),
+}
+
+
+def _check_data_path(data) -> None:
+    """Before anything is printed or uploaded: a data set read from a file names one that exists (relative to
+    the folder launch.py started in)."""
+    if data.name not in DATA_FILES:
+        return
+    expected, example = DATA_FILES[data.name]
+    if not data.path:
+        raise ConfigError(f"data={data.name} needs data.path: {expected}. Set it, e.g. `{example}`.")
+    from hydra.utils import to_absolute_path  # outside a Hydra run: the current directory
+
+    resolved = to_absolute_path(os.path.expanduser(str(data.path)))
+    if not os.path.exists(resolved):
+        raise ConfigError(f"data.path: {data.path!r} does not exist (looked for {resolved}). Expected {expected}.")
+
+
+def validate_job(cfg: DictConfig) -> None:
+    """`validate`, then what the job reads: a data set read from a file names one that exists. What launch.py
+    and a sweep's driver (hydra.launcher.validate) check before anything is printed, uploaded or started."""
+    validate(cfg)
+    _check_data_path(cfg.data)
+
+
 def target_columns(target) -> list[str]:
     """data.target as a list of column names: one name, or several for a time series."""
     if target is None:
