@@ -1,4 +1,8 @@
-"""Fixtures shared by every test tier."""
+"""Fixtures shared by every test tier, and the session's environment: what a developer's shell exports (a
+cluster address, an emulator, credentials) never reaches a test or the processes tests start.
+
+Ports for test servers: tests/ports.py. A missing root, browser or npm: tests/capabilities.py (fails under CI).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,39 @@ from pathlib import Path
 import pytest
 
 from tests.gcs_emulator import FakeGCS
+
+# Read by the code under test (Ray's client and Jobs API, google-cloud-storage, google-auth, Hydra) from the
+# environment. Removed when this file is imported (nothing imported above reads them; pytest loads it before
+# collecting any test module) and again at each session's start; restored when the session ends. A test that
+# wants one sets it itself (monkeypatch.setenv, env=); subprocesses inherit, or are given a copy of, the
+# cleaned os.environ. CI is kept: tests/capabilities.py reads it.
+DEVELOPER_ENVIRONMENT = (
+    "RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE",
+    "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCE_METADATA_DETECT_RETRIES",
+    "HYDRA_FULL_ERROR",
+)
+_set_aside: dict[str, str] = {}
+
+
+def _isolate_environment() -> None:
+    for name in DEVELOPER_ENVIRONMENT:
+        if name in os.environ:
+            _set_aside.setdefault(name, os.environ.pop(name))
+
+
+_isolate_environment()
+
+
+def pytest_configure(config):
+    _isolate_environment()  # again: a second session in the same process (pytest.main) after a restore
+
+
+def pytest_unconfigure(config):
+    for name in DEVELOPER_ENVIRONMENT:
+        os.environ.pop(name, None)
+    os.environ.update(_set_aside)
+    _set_aside.clear()
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = PROJECT_ROOT / "launch.py"

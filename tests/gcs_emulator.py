@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -18,6 +17,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from tests import ports
 
 
 def _binary() -> Path:
@@ -33,18 +34,12 @@ def _binary() -> Path:
     return binary
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class FakeGCS:
     """One server process. `backend="filesystem"` keeps objects across a restart and lets a test
     corrupt an object's bytes on disk; "memory" keeps object names verbatim (even with '..')."""
 
     def __init__(self, workdir: Path, backend: str = "memory"):
-        self.port = free_port()
+        self.port = ports.port()
         self.root = workdir / "gcs-root"
         self.backend = backend
         self.log = workdir / "fake-gcs-server.log"

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import uuid
 import psutil
 import pytest
 
+from tests import ports
+from tests.capabilities import require_programs, require_root
 from tests.conftest import LAUNCH, PROJECT_ROOT, wait_for  # noqa: F401 (shared with the sweep tests)
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -35,42 +36,13 @@ RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
 QUICK = ["data.max_train_samples=200", "trainer.epochs=2", "storage.uri=null", "trainer.verbose=2"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_port_range(size: int = 40) -> tuple[int, int]:
-    """A run of free ports for a node's workers (other Ray instances on this machine use the default range)."""
-    for _ in range(200):
-        start = free_port()
-        if start + size > 65000:
-            continue
-        ports = range(start, start + size)
-        try:
-            socks = []
-            for port in ports:
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                socks.append(sock)
-            return start, start + size - 1
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free port range")
-
-
 class RayCluster:
     """`ray start --head` plus `ray start --address` nodes, all on 127.0.0.1 with their own ports and temp dir."""
 
     def __init__(self) -> None:
         # Short: Ray's unix socket paths live under it.
         self.temp_dir = tempfile.mkdtemp(prefix="rlt", dir="/tmp")
-        self.port = free_port()
-        self._taken = {self.port}  # ports handed to this cluster's nodes so far
+        self.port = ports.port()
         self.address = f"127.0.0.1:{self.port}"
         self.env = {**os.environ, **RAY_ENV}
         self.env.pop("RAY_ADDRESS", None)
@@ -78,20 +50,10 @@ class RayCluster:
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
 
     def _node_ports(self) -> list[str]:
-        # Every port distinct across the cluster and outside every worker range: the OS may hand out a port
-        # of a range (it is free until Ray binds it), and Ray refuses to start when two components share one.
-        while True:
-            low, high = free_port_range()
-            if not self._taken & set(range(low, high + 1)):
-                break
-        self._taken |= set(range(low, high + 1))
-
-        def port() -> int:
-            while (candidate := free_port()) in self._taken:
-                pass
-            self._taken.add(candidate)
-            return candidate
-
+        # Every port distinct across the session (tests/ports.py) and outside every worker range: Ray refuses
+        # to start when two components share one, and a node left with Ray's defaults would clash with another.
+        low, high = ports.port_range(40)
+        port = ports.port
         return [
             f"--node-manager-port={port()}", f"--object-manager-port={port()}",
             f"--dashboard-agent-grpc-port={port()}", f"--dashboard-agent-listen-port={port()}",
@@ -108,11 +70,11 @@ class RayCluster:
 
     def start_head(self, num_cpus: int, num_gpus: int, extra: list[str] = (), dashboard: bool = False) -> None:
         """`dashboard`: also the dashboard and the Jobs API, on 127.0.0.1:self.dashboard_port."""
-        self.dashboard_port = free_port() if dashboard else None
+        self.dashboard_port = ports.port() if dashboard else None
         web = (["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}"]
                if dashboard else ["--include-dashboard=false"])
         self._start(["--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}", *web,
-                     f"--ray-client-server-port={free_port()}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
+                     f"--ray-client-server-port={ports.port()}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
                      *extra])
 
     @property
@@ -224,13 +186,12 @@ class PrivateDisk:
         return Path(f"/proc/{self.pids()[0]}/root") / path.relative_to("/")
 
 
-def can_give_nodes_their_own_disk() -> str | None:
-    """Why a node with a disk of its own cannot be simulated here, or None."""
-    if os.geteuid() != 0:
-        return "needs root: a node's own disk is a tmpfs mounted in a mount namespace of its own (unshare --mount)"
-    if not shutil.which("unshare"):
-        return "needs unshare (util-linux)"
-    return None
+def require_nodes_with_their_own_disk() -> None:
+    """A node with a disk of its own is a tmpfs mounted in a mount namespace of its own: skipped without root
+    or unshare on a developer's machine, a failure under CI (tests/capabilities.py)."""
+    why = "to simulate nodes with disks of their own (a tmpfs in a mount namespace of its own, unshare --mount)"
+    require_root(why, install="run the slow tier as root (CI's container does)")
+    require_programs("unshare", install="apt-get install -y util-linux")
 
 
 @pytest.fixture(scope="session")
@@ -337,11 +298,7 @@ class CloudLikeCluster:
 def cloud_like_cluster(gcs_server):
     """Head (2 CPUs, dashboard and Jobs API on 127.0.0.1) and a worker (4 CPUs) with a disk of its own; every
     node reaches the GCS emulator as cloud nodes reach GCS, from their own environment."""
-    why_not = can_give_nodes_their_own_disk()
-    if why_not:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"nodes with disks of their own cannot be simulated here: {why_not}")
-        pytest.skip(f"nodes with disks of their own cannot be simulated here: {why_not}")
+    require_nodes_with_their_own_disk()
     # Short: Ray's socket paths are not under it, but the job folders are.
     base = Path(tempfile.mkdtemp(prefix="rl-own-disk-", dir="/tmp"))
     cluster = RayCluster()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import time
 
-from .conftest import QUICK, free_port, sweep
+from tests import ports
+
+from .conftest import QUICK, sweep
 
 
 def _no_job_started(sweep_dir):
@@ -13,7 +15,7 @@ def _no_job_started(sweep_dir):
 
 
 def test_unreachable_address_fails_within_seconds(tmp_path):
-    port = free_port()  # nothing listens there
+    port = ports.port()  # nothing listens there
     started = time.time()
     result = sweep(["model=cnn,lstm", *QUICK, f"hydra.launcher.address=127.0.0.1:{port}"], tmp_path / "s", timeout=120)
     elapsed = time.time() - started
@@ -24,7 +26,7 @@ def test_unreachable_address_fails_within_seconds(tmp_path):
 
 
 def test_ray_address_environment_variable_is_used(tmp_path):
-    port = free_port()
+    port = ports.port()
     result = sweep(["model=cnn", *QUICK], tmp_path / "s", address=f"127.0.0.1:{port}", timeout=120)
     assert result.returncode != 0 and f"No Ray cluster answers at 127.0.0.1:{port}" in result.stderr
 

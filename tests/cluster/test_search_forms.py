@@ -12,6 +12,7 @@ import pytest
 from cluster.job_configs import SweepError
 from cluster.search_space import asks_for_search, build_search_space
 from cluster.sweep_spec import SearchSettings, search_spec
+from tests import ports
 from tests.conftest import LAUNCH, PROJECT_ROOT
 
 OPTUNA = {"_target_": "ray.tune.search.optuna.OptunaSearch", "seed": 0}
@@ -100,8 +101,9 @@ def test_the_same_seed_proposes_the_same_first_trials_with_optuna():
 
 
 def _launch(*arguments: str) -> subprocess.CompletedProcess:
-    # Nothing answers at port 1: the sweep stops right after its checks, before any trial.
-    return subprocess.run([sys.executable, str(LAUNCH), "-m", *arguments, "hydra.launcher.address=127.0.0.1:1",
+    # Nothing answers at a port of the test session's own (tests/ports.py): the sweep stops right after its
+    # checks, before any trial.
+    return subprocess.run([sys.executable, str(LAUNCH), "-m", *arguments, f"hydra.launcher.address=127.0.0.1:{ports.port()}",
                            "hydra.launcher.connect_timeout_s=1", "storage.uri=null"],
                           cwd=str(PROJECT_ROOT), capture_output=True, text=True, timeout=300)
 

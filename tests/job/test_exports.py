@@ -3,7 +3,8 @@ graph model in headless Chromium with the TF.js runtime, both predicting what Ke
 
 The TF.js runtime is the npm package @tensorflow/tfjs (its browser bundle dist/tf.min.js), fetched with
 `npm pack` into a temporary folder and served from 127.0.0.1 with the model. Skipped on a developer
-machine without npm or chromium, but failing under CI (CI=true) so a missing tool cannot pass unnoticed.
+machine without npm or chromium, but failing under CI (any non-empty CI, tests/capabilities.py) so a missing
+tool cannot pass unnoticed.
 """
 
 from __future__ import annotations
@@ -24,22 +25,16 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from tests import ports
+from tests.capabilities import require_programs
 from tests.conftest import run_launch
 from tests.keras_practice.makers import write_cars_csv, write_seasonal_csv
-from tests.tensorboard.test_hparams_browser import CHROMIUM_FLAGS
+from tests.tensorboard.test_hparams_browser import BROWSER_INSTALL, CHROMIUM_FLAGS
 
 TFJS_VERSION = "4.22.0"  # the runtime version the graph-model format is checked against
 TOLERANCE = 1e-4
 FORECAST = ["data=timeseries", "data.target=temperature", "data.window=48", "data.sampling_rate=2",
             "data.horizon=6", "trainer.epochs=1", "trainer.verbose=0", "storage.uri=null"]
-
-
-def needs(tool: str) -> None:
-    if shutil.which(tool) is None:
-        message = f"this test needs `{tool}` on PATH (see .ci/setup)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +124,7 @@ def test_tfjs_weights_manifest_covers_every_keras_weight(exported):
 @pytest.fixture(scope="module")
 def tfjs_runtime(tmp_path_factory):
     """dist/tf.min.js of @tensorflow/tfjs from the npm registry, unpacked into a temporary folder."""
-    needs("npm")
+    require_programs("npm", install="`bash .ci/setup` as root (apt-get install -y npm)")
     folder = tmp_path_factory.mktemp("tfjs_runtime")
     subprocess.run(["npm", "pack", "--silent", f"@tensorflow/tfjs@{TFJS_VERSION}"], cwd=folder, check=True,
                    capture_output=True, timeout=300)
@@ -158,8 +153,7 @@ window.results = {};
 
 
 def test_tfjs_models_load_and_predict_in_headless_chromium(exported, tfjs_runtime, tmp_path):
-    needs("chromium")
-    needs("chromedriver")
+    require_programs("chromium", "chromedriver", install=BROWSER_INSTALL)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -173,7 +167,7 @@ def test_tfjs_models_load_and_predict_in_headless_chromium(exported, tfjs_runtim
     (site / "index.html").write_text(PAGE.replace("CASES", json.dumps(cases)))
 
     handler = functools.partial(QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", ports.port()), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or driver
     options = webdriver.ChromeOptions()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests import ports
 from tests.conftest import LAUNCH, PROJECT_ROOT
 
 # storage.uri=null: no copies into the project's results/ folder.
@@ -29,12 +29,6 @@ TRIALS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class TensorBoard:
     """`python launch.py tensorboard DIR` on 127.0.0.1, stopped by its pid.
 
@@ -43,7 +37,7 @@ class TensorBoard:
     """
 
     def __init__(self, log_dir: Path | str, log_file: Path, options: list[str] = ()):
-        self.port = free_port()
+        self.port = ports.port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_file = log_file
         self._log = open(log_file, "w")
