@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests import ports
 from tests.conftest import PROJECT_ROOT, run_launch
 
 QUICK = ["trainer.epochs=2", "data.max_train_samples=200", "storage.sync_seconds=1"]
@@ -48,30 +49,41 @@ def test_unwritable_local_folder_fails_before_training(tmp_path):
     assert result.returncode == 2 and "Storage error: " in result.stderr and "a-file" in result.stderr
 
 
-def test_missing_credentials_fail_fast_even_when_the_metadata_server_hangs(tmp_path, tensorflow_unimportable):
+def connections_made(hole: socket.socket) -> int:
+    """How many connections reached the listening socket since the last call. Nobody accepts them while a
+    client waits, so to the client nothing ever answers; they wait in the socket's backlog until counted."""
+    hole.setblocking(False)
+    count = 0
+    while True:
+        try:
+            connection, _ = hole.accept()
+        except BlockingIOError:
+            return count
+        connection.close()
+        count += 1
+
+
+def test_missing_credentials_are_reported_after_one_metadata_server_probe(tmp_path, tensorflow_unimportable):
     """No emulator, no ADC, and a "metadata server" that accepts connections but never answers (what a
-    firewalled 169.254.169.254 looks like). google-auth's defaults spend ~13 s probing it; the store
-    allows one probe. Timed inside the process, after the imports: interpreter start-up and imports on a
-    busy machine are not the point."""
+    firewalled 169.254.169.254 looks like). google-auth's defaults probe it 3 times, 3 s each (about 13 s);
+    the store allows one probe (GCE_METADATA_DETECT_RETRIES=1 in cluster/storage/gcs.py), counted here as
+    connections. How long the user waits for the message: bench/fail_fast.py."""
     probe = (
-        "import time\n"
-        "import google.auth, google.cloud.storage\n"
         "from cluster.storage import preflight, StorageError\n"
-        "t = time.monotonic()\n"
-        "try:\n    preflight('gs://my-bucket/exp')\nexcept StorageError as e:\n    print(round(time.monotonic() - t, 2)); print(e)\n"
+        "try:\n    preflight('gs://my-bucket/exp')\nexcept StorageError as e:\n    print(e)\n"
     )
     with socket.socket() as hole:
-        hole.bind(("127.0.0.1", 0))
+        hole.bind(("127.0.0.1", ports.port()))
         hole.listen(64)
         address = f"127.0.0.1:{hole.getsockname()[1]}"
         env = {**no_google_env(tmp_path), "GCE_METADATA_IP": address, "GCE_METADATA_HOST": address}
-        timed = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
-        seconds, message = timed.stdout.split("\n", 1)
-        assert float(seconds) < 8, timed.stdout
-        assert "No Google Cloud credentials found" in message and "gcloud auth application-default login" in message
+        found = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert "No Google Cloud credentials found" in found.stdout and "gcloud auth application-default login" in found.stdout, found.stdout + found.stderr[-3000:]
+        assert connections_made(hole) == 1, "the metadata server was probed more than once (or not at all)"
 
         result = run_launch("storage.uri=gs://my-bucket/exp", cwd=tmp_path, env={**env, **tensorflow_unimportable})
-    assert_refused_before_training(result, "No Google Cloud credentials found")
+        assert_refused_before_training(result, "No Google Cloud credentials found")
+        assert connections_made(hole) == 1
 
 
 def test_run_uploads_to_the_bucket_and_pull_brings_back_a_model_that_predicts(gcs, tmp_path):

@@ -1,11 +1,17 @@
-"""The trial uploader: uploads while the job trains, off the training thread, and faults it survives."""
+"""The trial uploader: uploads while the job trains, off the training thread, and faults it survives.
+
+Nothing here times the uploader: "off the training thread" is shown by the epoch hook returning while the
+upload thread is held inside a call to the store (HeldStore), an ordering of events, not a number of seconds.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import time
+import threading
 from pathlib import Path
+
+import pytest
 
 from cluster.storage import open_store
 from cluster.storage.base import checksum_bytes
@@ -30,6 +36,67 @@ def assert_pointer_names_a_complete_object(store):
     sums = checksum_bytes(data)
     assert (sums.size, sums.crc32c) == (record["checkpoint"]["size"], record["checkpoint"]["crc32c"])
     return record, data
+
+
+class HeldStore:
+    """The store as the uploader sees it, with a gate: while it is closed, every call from a thread other than
+    the test's waits inside the store, as a request to a store that does not answer does. Records which
+    threads called it."""
+
+    def __init__(self, store):
+        self._store = store
+        self._test_thread = threading.get_ident()
+        self.entered = threading.Event()  # a call is waiting at the gate
+        self._open = threading.Event()
+        self._fail = False
+        self.inside = 0  # calls waiting at the gate now
+        self.callers: set[int] = set()
+
+    def __getattr__(self, name):
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            self.callers.add(threading.get_ident())
+            if threading.get_ident() != self._test_thread and not self._open.is_set():
+                self.inside += 1
+                self.entered.set()
+                self._open.wait()
+                self.inside -= 1
+            if self._fail:
+                from cluster.storage.errors import StorageError
+
+                raise StorageError(f"{name}: the test's store is gone")
+            return attribute(*args, **kwargs)
+
+        return call
+
+    def release(self, fail: bool = False) -> None:
+        """Open the gate: calls go on to the store (or, with `fail`, fail at once, as a store that refuses)."""
+        self._fail = fail
+        self._open.set()
+
+
+def returns(function, what: str):
+    """function() on a thread of its own; its value, or a failure naming `what` if it never returns (with the
+    gate closed, something that waits on the store waits forever: the join is a guard against hanging)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # noqa: BLE001 - raised again on the test's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(120)
+    if thread.is_alive():
+        pytest.fail(f"{what} never returned while an upload waited on the store")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"], thread.ident
 
 
 def test_uploads_happen_while_training_and_keep_only_the_best(store_uri, tmp_path):
@@ -82,17 +149,23 @@ def test_store_down_does_not_block_training_and_failures_are_logged(gcs_disk, tm
     store = open_store(f"gs://{bucket}/exp", request_timeout=2, retry_deadline=3)
     job = JobFolder(tmp_path / "job")
     caplog.set_level(logging.WARNING, logger="cluster.storage.uploader")
-    uploader = TrialUploader(store, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
+    held = HeldStore(store)
+    uploader = TrialUploader(held, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
     server.stop(kill=True)
 
-    slowest = 0.0
-    for epoch, value in enumerate([0.9, 0.8, 0.7], 1):
-        started = time.perf_counter()
-        uploader.on_epoch_end(*job.end_epoch(epoch, value))
-        slowest = max(slowest, time.perf_counter() - started)
-    # A hook that waited on the dead store would take at least request_timeout (2 s); 1 s leaves room for a
-    # loaded machine without letting a blocking hook through.
-    assert slowest < 1.0, f"the epoch hook blocked training for {slowest:.3f} s"
+    def train():
+        uploader.on_epoch_end(*job.end_epoch(1, 0.9))
+        assert held.entered.wait(120), "the upload of epoch 1 never started"
+        # The upload thread now waits inside the store; training goes on regardless.
+        uploader.on_epoch_end(*job.end_epoch(2, 0.8))
+        uploader.on_epoch_end(*job.end_epoch(3, 0.7))
+        return held.inside
+
+    inside_when_trained, training_thread = returns(train, "the epoch hook")
+    # Every epoch ended while an upload was waiting on the store, and the training thread never called it.
+    assert inside_when_trained == 1 and held.inside == 1
+    assert training_thread not in held.callers and held.callers
+    held.release()  # on to the stopped server
     wait_for(lambda: "Upload failed" in caplog.text, timeout=30, what="the failure in the trial's log")
     assert "sw/trials/3" in caplog.text
 
@@ -110,14 +183,19 @@ def test_close_gives_up_at_its_deadline_when_the_store_stays_down(gcs_disk, tmp_
     server, bucket = gcs_disk
     store = open_store(f"gs://{bucket}/exp", request_timeout=2, retry_deadline=30)
     job = JobFolder(tmp_path / "job")
-    uploader = TrialUploader(store, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
+    held = HeldStore(store)
+    uploader = TrialUploader(held, "sw", "3", job.path, "val_loss", "min", sync_seconds=0.5)
     server.stop(kill=True)
     uploader.on_epoch_end(*job.end_epoch(1, 0.9))
-    started = time.monotonic()
-    report = uploader.close(timeout=3)
-    assert time.monotonic() - started < 5  # the retry deadline (30 s) would be far above
+    assert held.entered.wait(120), "the upload of epoch 1 never started"
+    # The upload waits inside the store for as long as the test keeps the gate closed (for ever, for close()).
+    report, _ = returns(lambda: uploader.close(timeout=3), "close(timeout=3)")
+    assert held.inside == 1, "close() returned only once the upload had"
     assert not report.finished
     assert "did not finish within 3 s" in caplog.text
+    # The abandoned thread is let go against a store that refuses, so that it ends here and not during a later test.
+    held.release(fail=True)
+    assert uploader.close(timeout=120).unsynced
 
 
 def upload_read_position(folder: Path) -> int | None:
