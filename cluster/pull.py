@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import shutil
 import sys
@@ -331,8 +332,41 @@ def pull_command(uri: str, to: str, top: int, overwrite: bool, with_tensorboard:
         if load_check:
             line += f"  ({descriptions[record['trial']]})"
         print(line)
+        takes = _takes(folder / layout.METRICS)
+        if takes:
+            print(f"    takes {takes}")
     print(f"Checksums verified for {len(jobs)} file(s); load a model with keras.models.load_model('{root / (MODEL_FILE if top == 1 else '<trial>/' + MODEL_FILE)}').")
+    _keep_out_of_submissions(root)
     return 0
+
+
+def _keep_out_of_submissions(root: Path) -> None:
+    """Pulled into the checkout that submits sweeps: a `.rayignore` in the folder keeps every later submission
+    (hydra.launcher.submit, ray job submit --working-dir .) from shipping the models back to the cluster."""
+    from .submit import project_dir
+
+    checkout = project_dir()
+    if not root.resolve().is_relative_to(checkout) or root.resolve() == checkout or (root / ".rayignore").exists():
+        return
+    (root / ".rayignore").write_text("# Written by `launch.py pull`: models pulled here are not shipped with submitted sweeps.\n*\n")
+    print(f"{root} is inside the checkout {checkout}: its .rayignore keeps submitted sweeps from shipping it.")
+
+
+def _takes(metrics_file: Path) -> Optional[str]:
+    """What the pulled model takes, from its job's metrics.json ("inputs": shape, dtype, value range), so
+    nobody feeds 0..255 pixels to a model trained on 0..1 values."""
+    try:
+        inputs = json.loads(metrics_file.read_text()).get("inputs") or {}
+    except (OSError, ValueError):
+        return None
+    if not inputs.get("shape"):
+        return None
+    shape = "(" + ", ".join("None" if size is None else str(size) for size in inputs["shape"]) + ")"
+    text = f"inputs of shape {shape}, {inputs.get('dtype') or 'any dtype'}"
+    if inputs.get("range"):
+        low, high = inputs["range"]
+        text += f", values from {low:g} to {high:g} in training"
+    return text
 
 
 def main(argv: list[str]) -> int:

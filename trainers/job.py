@@ -185,6 +185,8 @@ def train(
         "global_batch_size": global_batch_size,
         "learning_rate": learning_rate,
         "num_train_examples": data.spec.num_train_examples,
+        # What the saved model takes (shape, dtype, value range seen in training), for its callers.
+        "inputs": data.spec.inputs(),
         "checkpoint": str(BEST_CHECKPOINT) if best_path.is_file() else None,
         # Where each training stage began and ended (model=transfer: "train" then "fine_tune").
         "stages": [stage.to_json() for stage in stages],

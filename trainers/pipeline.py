@@ -37,6 +37,27 @@ class DataSpec:
     # of a multi-column forecast), for the output layer.
     target_mean: Optional[Union[float, list]] = None
     target_std: Optional[Union[float, list]] = None
+    # What the saved model takes, for whoever calls it later: the dtype of one example ("string" for raw
+    # text, "columns" for a table taken as a dict of columns) and the range of its values in training.
+    input_dtype: Optional[str] = None
+    input_range: Optional[tuple[float, float]] = None
+
+    def inputs(self) -> dict:
+        """The model's input as metrics.json records it (and `pull` prints it)."""
+        return {"shape": [None, *self.input_shape], "dtype": self.input_dtype,
+                "range": list(self.input_range) if self.input_range is not None else None}
+
+
+def _input_description(x) -> dict:
+    """dtype and value range of the training inputs, as the model receives them (after the loader's own
+    scaling, e.g. the digits' 0..16 brought to 0..1)."""
+    if not isinstance(x, np.ndarray) or x.dtype.names is not None:  # a table's named columns
+        return {"input_dtype": "columns"}
+    if x.dtype == object or x.dtype.kind in "US":
+        return {"input_dtype": "string"}
+    if x.size == 0 or x.dtype.kind not in "biuf":
+        return {"input_dtype": str(x.dtype)}
+    return {"input_dtype": str(x.dtype), "input_range": (float(np.min(x)), float(np.max(x)))}
 
 
 @dataclass
@@ -88,6 +109,9 @@ def build_pipelines(data_cfg, data: Union[Splits, Streams], global_batch_size: i
             vocabulary_size=data_cfg.num_words,
             num_train_examples=data.num_train_examples,
             rescale=data.rescale,
+            # Streams give images as read: the model's first layer rescales them.
+            input_dtype="float32",
+            input_range=(0.0, float(round(1 / data.rescale))) if data.rescale else None,
             **data.adapted,
         )
         train, validation, test = data.train, data.validation, data.test
@@ -99,6 +123,7 @@ def build_pipelines(data_cfg, data: Union[Splits, Streams], global_batch_size: i
             num_outputs=num_outputs(data_cfg.task, data.y_train, data.y_val, data.y_test),
             vocabulary_size=data_cfg.num_words,
             num_train_examples=len(data.x_train),
+            **_input_description(data.x_train),
             **_adapted_to_training_split(data_cfg, data),
         )
         from .tabular import is_table, table_columns

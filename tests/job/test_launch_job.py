@@ -264,3 +264,29 @@ def test_an_option_that_does_not_exist_is_refused_with_those_that_do(tmp_path, t
         assert name in allowed
     assert "HYDRA_FULL_ERROR" not in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "metrics.json").exists()
+
+
+def test_metrics_and_pull_say_what_the_model_takes_and_a_pull_into_the_checkout_is_not_shipped(tmp_path):
+    """Issue 20: the digits model takes 0..1 values, not 0..255 pixels: metrics.json records the inputs (shape,
+    dtype, range in training) and pull prints them. Pulled into the checkout, the folder gets a .rayignore so
+    a later submission does not ship the models back to the cluster."""
+    from cluster.submit import package_size
+    from tests.conftest import PROJECT_ROOT
+
+    store = tmp_path / "store"
+    job = run_launch("trainer.epochs=1", "data.max_train_samples=200", f"storage.uri={store}",
+                     f"hydra.run.dir={tmp_path / 'run'}")
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert metrics_of(tmp_path / "run")["inputs"] == {"shape": [None, 8, 8, 1], "dtype": "float32", "range": [0.0, 1.0]}
+    target = PROJECT_ROOT / f"pulled-by-test-{os.getpid()}"  # a folder no .gitignore names
+    try:
+        pulled = run_launch("pull", str(store / "run"), "--to", str(target))
+        assert pulled.returncode == 0, pulled.stderr[-2000:]
+        assert "takes inputs of shape (None, 8, 8, 1), float32, values from 0 to 1 in training" in pulled.stdout
+        assert (target / ".rayignore").is_file() and ".rayignore keeps submitted sweeps from shipping it" in pulled.stdout
+        _, largest = package_size(PROJECT_ROOT)
+        assert target.name not in [name for _, name in largest]
+    finally:
+        import shutil
+
+        shutil.rmtree(target, ignore_errors=True)
