@@ -140,6 +140,7 @@ def check_results_reachable(uris: set, address: str, key: str = "hydra.launcher.
                 parse_uri(str(uri))
             except StorageError as error:
                 raise SubmitError(str(error)) from None
+            _refuse_a_missing_bucket(str(uri), address)
             continue
         if not os.path.isabs(str(uri).removeprefix("file://")):
             raise SubmitError(
@@ -148,6 +149,21 @@ def check_results_reachable(uris: set, address: str, key: str = "hydra.launcher.
                 f"{key}=gs://BUCKET/PREFIX (the cluster's nodes use their own credentials; none are sent from "
                 f"here), or an absolute folder every node mounts."
             )
+
+
+def _refuse_a_missing_bucket(uri: str, address: str) -> None:
+    """With credentials here, a bucket that does not exist is refused before anything is uploaded (else the
+    cluster finds out after its start-up). A read only: this machine may lack the write permission the
+    cluster's nodes have; no credentials or no permission here says nothing about the cluster's."""
+    from .storage import StorageError, open_store
+    from .storage.errors import BucketMissing
+
+    try:
+        open_store(uri, request_timeout=10, retry_deadline=10).list_dirs("")
+    except BucketMissing as error:
+        raise SubmitError(f"Not submitted to {address}: {error}") from None
+    except StorageError:
+        return
 
 
 def forwarded_env(names: Sequence[str]) -> dict[str, str]:

@@ -5,6 +5,10 @@ class StorageError(RuntimeError):
     """Storage is unusable or an operation failed after its retries."""
 
 
+class BucketMissing(StorageError):
+    """The bucket named by the URI does not exist."""
+
+
 class PreconditionFailed(StorageError):
     """A conditional write lost: the object changed (or exists) since its generation was read."""
 

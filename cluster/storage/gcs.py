@@ -17,7 +17,7 @@ from typing import Optional
 os.environ.setdefault("GCE_METADATA_DETECT_RETRIES", "1")
 
 from .base import ObjectInfo, Store, check_key, checksum_bytes, checksum_file  # noqa: E402
-from .errors import IntegrityError, PreconditionFailed, StorageError  # noqa: E402
+from .errors import BucketMissing, IntegrityError, PreconditionFailed, StorageError  # noqa: E402
 from .uri import StorageURI  # noqa: E402
 
 MiB = 1 << 20
@@ -81,7 +81,7 @@ class GCSStore(Store):
         if isinstance(error, api.PreconditionFailed):
             return PreconditionFailed(f"{action} {where}: the object changed since it was read (generation mismatch).")
         if isinstance(error, api.NotFound) and self._bucket_missing():
-            return StorageError(
+            return BucketMissing(
                 f"{action} {where}: bucket {self.uri.bucket!r} does not exist. Create it "
                 f"(`gcloud storage buckets create gs://{self.uri.bucket}`) or fix storage.uri."
             )

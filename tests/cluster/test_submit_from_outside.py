@@ -127,12 +127,22 @@ def test_bad_input_is_refused_on_the_laptop_and_nothing_is_submitted(cloud, chec
 
 
 def test_the_submitting_command_exits_with_the_sweeps_status(cloud, checkout, tmp_path):
-    """A bucket that does not exist is only seen on the cluster (the laptop has no credentials to check it)."""
-    result = submit(checkout, ["storage.uri=gs://no-such-bucket/x", *QUICK], cloud, cwd=tmp_path)
+    """A bucket that does not exist is only seen on the cluster when the laptop has no credentials to check it."""
+    no_credentials = {key: value for key, value in launch_env().items() if key != "STORAGE_EMULATOR_HOST"}
+    result = submit(checkout, ["storage.uri=gs://no-such-bucket/x", *QUICK], cloud, cwd=tmp_path, env=no_credentials)
     output = result.stdout + result.stderr
     assert "Submitted sweep" in result.stdout
     assert result.returncode == 2, output[-3000:]  # what the sweep itself exits with: bad input (the store) is 2
     assert "bucket 'no-such-bucket' does not exist" in output
+
+
+def test_a_missing_bucket_is_refused_on_a_laptop_that_can_check_it(cloud, checkout, tmp_path):
+    """Issue 20: with credentials on the laptop (here the emulator's), nothing is submitted to learn that."""
+    before = listed_jobs(cloud, tmp_path)
+    result = submit(checkout, ["storage.uri=gs://no-such-bucket/x", *QUICK], cloud, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "bucket 'no-such-bucket' does not exist" in result.stderr and "Submitted sweep" not in result.stdout
+    assert listed_jobs(cloud, tmp_path) == before
 
 
 def test_stopping_a_submitted_sweep_ends_its_trials_on_every_node(cloud, checkout, tmp_path):
