@@ -292,14 +292,15 @@ class JobCatalog:
                        lambda: self.job_config(overrides, num))
 
     def job_dir(self, overrides: Sequence[str], num: int) -> str:
-        """The job's folder (hydra.sweep.dir / hydra.sweep.subdir), without building its whole config when the
-        subdir is Hydra's default `${hydra.job.num}`."""
+        """The job's folder: the sweep's folder as the driver placed it (absolute; under cluster_dir when it
+        runs as a Ray job, as the trials use it) / hydra.sweep.subdir, without building the job's whole config
+        when the subdir is Hydra's default `${hydra.job.num}`."""
         group, _ = self._group(overrides, num)
+        sweep_dir = self.launcher.config.hydra.sweep.dir
         raw = OmegaConf.to_container(group.config.hydra.sweep, resolve=False)
         if raw.get("subdir") == "${hydra.job.num}":
-            return f"{group.config.hydra.sweep.dir}/{num}"
-        config = self.job_config(overrides, num)
-        return f"{config.hydra.sweep.dir}/{config.hydra.sweep.subdir}"
+            return f"{sweep_dir}/{num}"
+        return f"{sweep_dir}/{self.job_config(overrides, num).hydra.sweep.subdir}"
 
     def job_config(self, overrides: Sequence[str], num: int) -> DictConfig:
         """The job's full config as the launcher composes it (hydra.overrides.task, hydra.job.num and

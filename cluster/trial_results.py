@@ -127,7 +127,8 @@ def outcome(trial, result, num: int, job: "JobView", metric: Optional[str], mode
     elif isinstance(returned, (int, float)) and not isinstance(returned, bool) and value is None:
         value = float(returned)
     status = _status(trial, last, interrupted)
-    error = None if result.error is None else str(result.error)[:2000]
+    # The end of the error: its last line says what was raised (a traceback's top says only where).
+    error = None if result.error is None else str(result.error)[-2000:]
     row = leaderboard.Row(
         job=num, trial_id=str(trial.trial_id), status=status, value=value, best_epoch=best_epoch, epochs=epochs,
         wall_time_s=last.get("time_total_s"), overrides=" ".join(filter_overrides(overrides)), job_dir=str(job_dir),

@@ -42,6 +42,7 @@ class RayCluster:
     def __init__(self) -> None:
         # Short: Ray's unix socket paths live under it.
         self.temp_dir = tempfile.mkdtemp(prefix="rlt", dir="/tmp")
+        self.node_temp_dirs: list[str] = []  # nodes started with a temp dir of their own
         self.port = ports.port()
         self.address = f"127.0.0.1:{self.port}"
         self.env = {**os.environ, **RAY_ENV}
@@ -81,19 +82,28 @@ class RayCluster:
     def jobs_address(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
-    def add_node(self, num_cpus: int, num_gpus: int) -> None:
-        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}"])
+    def add_node(self, num_cpus: int, num_gpus: int, temp_dir: str | None = None) -> None:
+        """`temp_dir`: the node's own Ray temp dir (`ray start --temp-dir`, as GPU nodes put it on a local SSD):
+        jobs' working dirs are unpacked there, not where the head unpacks them."""
+        own = [f"--temp-dir={temp_dir}"] if temp_dir else []
+        if temp_dir:
+            self.node_temp_dirs.append(temp_dir)
+        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}", *own])
 
-    def add_node_with_own_disk(self, num_cpus: int, private_dir: Path) -> "PrivateDisk":
+    def add_node_with_own_disk(self, num_cpus: int, private_dir: Path, temp_dir: str | None = None) -> "PrivateDisk":
         """A node that, like a cloud VM, shares no disk with the others: its processes (raylet, workers,
         trials) live in a mount namespace of their own where `private_dir` and Ray's temp dir (where each
         node unpacks jobs' working dirs, and cleans them up) are empty tmpfs. The mounts are gone with its
-        last process. Needs root (unshare, mount)."""
+        last process. Needs root (unshare, mount). `temp_dir`: the node's own Ray temp dir, elsewhere than the
+        head's (which it does not see)."""
         private_dir.mkdir(parents=True, exist_ok=True)
         marker = Path(tempfile.mkdtemp(prefix="rl-mnt-ns-")) / "namespace"
         mounts = " && ".join(f"mount -t tmpfs tmpfs {shlex.quote(str(folder))}" for folder in (private_dir, self.temp_dir))
         script = f"{mounts} && readlink /proc/self/ns/mnt > {shlex.quote(str(marker))} && exec \"$@\""
-        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0"],
+        own = [f"--temp-dir={temp_dir}"] if temp_dir else []
+        if temp_dir:
+            self.node_temp_dirs.append(temp_dir)
+        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0", *own],
                     wrap=["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "node"])
         namespace = marker.read_text().strip()
         shutil.rmtree(marker.parent, ignore_errors=True)
@@ -119,7 +129,8 @@ class RayCluster:
         found: set[int] = set()
         for process in psutil.process_iter(["pid", "cmdline"]):
             try:
-                if any(self.temp_dir in part for part in process.info["cmdline"] or []):
+                if any(folder in part for part in process.info["cmdline"] or []
+                       for folder in (self.temp_dir, *self.node_temp_dirs)):
                     found.add(process.pid)
                     found.update(child.pid for child in process.children(recursive=True))
             except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -145,7 +156,8 @@ class RayCluster:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(alive, timeout=10)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        for folder in (self.temp_dir, *self.node_temp_dirs):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class PrivateDisk:
