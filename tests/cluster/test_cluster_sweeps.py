@@ -230,3 +230,29 @@ def test_killed_driver_of_a_sampled_search_is_resumed_with_the_same_trials(tmp_p
     assert lrs[:2] == started_lrs and len(set(lrs)) == 3
     assert (sweep_dir / "0" / "metrics.json").read_text() == first_metrics
     assert json.loads((sweep_dir / "1" / "metrics.json").read_text())["resumed_from_epoch"] >= 2
+
+
+@pytest.mark.slow  # about 1.5 minutes on 2 cores
+def test_killed_driver_of_optuna_at_its_shipped_concurrency_resumes_every_trial_as_its_own_job(tmp_path, two_node_cluster):
+    """Issue 19: the optuna preset runs 4 trials at once; Tune creates them in one burst. Killed while jobs
+    run on both nodes and others wait, the same command resumes: each of the 4 trials is one job with its own
+    folder, the finished one is not rerun, the books agree."""
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    args = ["hparams_search=optuna", "lr=tag(log,interval(1e-4,1e-2))", "hydra.sweeper.num_samples=4",
+            "hydra.sweeper.seed=5", "model=cnn", "trainer.epochs=8", "data.max_train_samples=1500", "storage.uri=null",
+            "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false"]
+    _kill_driver_once_job_0_ended_and_job_1_ran_2_epochs(args, sweep_dir, two_node_cluster)
+    first_metrics = (sweep_dir / "0" / "metrics.json").read_text()
+    numbered = [json.loads(line)["job"] for line in (sweep_dir / "job_numbers.jsonl").read_text().splitlines()]
+    assert len(numbered) == len(set(numbered)) >= 2, numbered
+
+    result = sweep(args, sweep_dir, address=two_node_cluster.address)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    rows = json.loads((sweep_dir / "leaderboard.json").read_text())["trials"]
+    assert [row["job"] for row in rows] == [0, 1, 2, 3]
+    assert [row["status"] for row in rows] == ["COMPLETED"] * 4
+    assert len({row["trial_id"] for row in rows}) == 4 and len(set(_sampled_lrs(sweep_dir, rows))) == 4
+    for row in rows:
+        assert json.loads((sweep_dir / str(row["job"]) / "trial.json").read_text())["trial_id"] == row["trial_id"]
+    assert (sweep_dir / "0" / "metrics.json").read_text() == first_metrics
