@@ -178,12 +178,13 @@ def main(cfg: DictConfig) -> dict:
         last_epoch = planned_epochs(cfg)
 
         def on_epoch_end(epoch: int, logs: dict, state_dir: str) -> None:
-            # To the sweep first (a no-op outside one), then the uploads (they only queue work). What this job
-            # resumes from (population-based training hands it to the trials that exploit this one).
-            state = [state_dir] + [str(path) for path in [Path(output_dir) / BEST_CHECKPOINT] if path.is_file()]
-            report_epoch(epoch, logs, last=epoch >= last_epoch, state=state)
+            # The uploads first (they only queue work), then the sweep (a no-op outside one): a scheduler may
+            # stop the trial at this report, and the job's last uploads then include this epoch. `state`: what
+            # this job resumes from (population-based training hands it to the trials that exploit this one).
             if uploads is not None:
                 uploads.on_epoch_end(epoch, logs, state_dir)
+            state = [state_dir] + [str(path) for path in [Path(output_dir) / BEST_CHECKPOINT] if path.is_file()]
+            report_epoch(epoch, logs, last=epoch >= last_epoch, state=state)
 
         from trainers.job import train  # TensorFlow loads here, after the cheap checks above
 

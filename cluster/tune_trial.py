@@ -41,6 +41,9 @@ LINEAGE_KEY = "lineage"
 HANDOVER = "handover"
 # A trial's start never waits longer than this for the store (it may be unreachable for a while).
 STORE_DEADLINE_S = 30.0
+# A trial a scheduler stops (ASHA, HyperBand) ends its process gracefully; the process waits at most this long
+# for the task function to unwind (its `finally` blocks: uploads of the epoch it was stopped at).
+STOP_GRACE_S = 120.0
 
 
 @dataclass
@@ -468,6 +471,18 @@ def _final_report(value: Any, held_back: dict, metric: Optional[str], lineage: O
     return final
 
 
+def _wait_at_exit_for_the_task():
+    """Tune ends a stopped trial's process gracefully, without waiting for its training thread, which is then
+    unwinding from its last report: the process's exit waits (bounded) until the task function has returned,
+    so what its `finally` blocks do (the job's last uploads) is done. The returned event marks that."""
+    import atexit
+    import threading
+
+    unwound = threading.Event()
+    atexit.register(unwound.wait, STOP_GRACE_S)
+    return unwound
+
+
 def run_trial(config: dict, plan: SweepPlan) -> None:
     """The Tune function trainable: one Hydra job."""
     from hydra.core.singleton import Singleton
@@ -502,6 +517,8 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     snapshots = _StateSnapshots(job_dir, plan.checkpoint_interval, {"trial_id": trial_id, "job": num, "overrides": overrides}) \
         if plan.checkpoint_interval else None
 
+    stopped_at: list[int] = []
+
     def report(epoch: int, metrics: dict, last: bool, state_paths: list) -> None:
         if last:
             # Sent with the job's result after its final work: a scheduler that ends trials at their last
@@ -511,6 +528,9 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         checkpoint, folder = snapshots.checkpoint(epoch, state_paths) if snapshots else (None, None)
         try:
             tune.report({**metrics, "epoch": epoch}, checkpoint=checkpoint)
+        except SystemExit:  # Tune stopped the trial (a scheduler's decision) while it waited on this report
+            stopped_at.append(epoch)
+            raise
         finally:
             if folder is not None:  # Tune copied it into the experiment's folder
                 import shutil
@@ -518,6 +538,7 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
 
     enter_trial(TrialInfo(sweep_id=plan.sweep_id, gpu_ids=tuple(attempt["gpu_ids"]), inherited=inherited), report)
+    unwound = _wait_at_exit_for_the_task()
     try:
         result = run_job(
             hydra_context=hydra_context,
@@ -526,10 +547,16 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
         )
-    except SystemExit as exit_:  # the task function's own error exit; Tune must see a failure
+    except SystemExit as exit_:
+        if stopped_at:
+            print(f"[raylaunch] job #{num} was stopped by the sweep's scheduler after epoch {stopped_at[0]}; its "
+                  f"final work (uploads) is done", flush=True)
+            raise
+        # The task function's own error exit; Tune must see a failure.
         raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
     finally:
         leave_trial()
+        unwound.set()
     if result.status == JobStatus.FAILED:
         _record_end(job_dir, stored)
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
