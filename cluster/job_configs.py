@@ -12,7 +12,7 @@ import re
 from typing import Any, Optional, Sequence
 
 from hydra.core.utils import filter_overrides
-from hydra.errors import CompactHydraException, MissingConfigException
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 
@@ -58,27 +58,6 @@ def validator(launcher_settings: dict):
         return get_method(str(name))
     except Exception as error:  # noqa: BLE001 - Hydra says what could not be imported
         raise SweepRefused(f"hydra.launcher.validate={name!r} names no callable: {error}") from None
-
-
-def compose_and_validate(launcher, jobs: Sequence[Sequence[str]], first_num: int) -> list[DictConfig]:
-    """Every job composed (and checked by the app's validator) before Ray starts: one bad job stops the
-    whole sweep with the job named."""
-    validate = validator(launcher.settings)
-    composed = []
-    for index, overrides in enumerate(jobs):
-        num = first_num + index
-        try:
-            sweep_config = compose_job(launcher, overrides, num)
-            if validate is not None:
-                validate(task_config(sweep_config))
-            OmegaConf.to_container(sweep_config.hydra.launcher, resolve=True)  # its interpolations must resolve
-        except MissingConfigException:  # an unknown group option is the same for every job
-            raise
-        except Exception as error:  # composition errors and the app's own alike: name the job, start nothing
-            raise SweepRefused(f"Job {job_label(num, overrides)} cannot run, so no job of this sweep was started: "
-                             f"{error}") from error
-        composed.append(sweep_config)
-    return composed
 
 
 def launcher_setting(sweep_config: DictConfig, key: str, default: Optional[Any] = None) -> Any:
