@@ -59,11 +59,9 @@ def prepare_and_validate(config: dict) -> dict:
     """What `ray up` runs on the file before it calls the cloud: Ray's defaults merged in, then Ray's
     schema and rules. Returns the prepared config; raises Ray's own errors (jsonschema.ValidationError,
     ValueError) naming the field."""
-    from ray.autoscaler._private.util import prepare_config, validate_config
+    from .private_apis import prepare_and_validate_cluster
 
-    prepared = prepare_config(copy.deepcopy(config))
-    validate_config(prepared)
-    return prepared
+    return prepare_and_validate_cluster(copy.deepcopy(config))
 
 
 def machine_gpus(machine_type: str) -> int:

@@ -28,6 +28,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from .job_configs import SweepError, SweepRefused, compose_job, job_label, validator
+from .private_apis import apply_overrides, overrides_dirname
 from .resources import TrialResources, trial_resources
 
 _INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
@@ -173,12 +174,10 @@ class JobCatalog:
 
     def _variant(self, group: _Group, lines: Sequence[str]) -> DictConfig:
         """The representative's config with these value overrides applied as Hydra applies them."""
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
         config = copy.deepcopy(group.config)
         forced = [self._parse("++" + line.lstrip("+")) for line in lines]
         with read_write(config):
-            ConfigLoaderImpl._apply_overrides_to_config(forced, config)
+            apply_overrides(forced, config)
         return config
 
     def _differing(self, group: _Group, values: dict[str, str]) -> list[str]:
@@ -219,8 +218,6 @@ class JobCatalog:
     def _check_swapped(self, group: _Group, line: str) -> None:
         """Validate the representative with this one value override swapped in: in place on the group's task
         config (and back), a few milliseconds, not a copy of the whole config per value."""
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
         key = self._parse(line).key_or_group
         if key.startswith("hydra.") or group.relevant is None or self._relevant(group, [line]):
             self._check(self._variant(group, [line]))  # it changes hydra.launcher's settings: check those too
@@ -233,13 +230,13 @@ class JobCatalog:
         restore = group.values.get(key)
         try:
             with read_write(task):
-                ConfigLoaderImpl._apply_overrides_to_config([self._parse("++" + line.lstrip("+"))], task)
+                apply_overrides([self._parse("++" + line.lstrip("+"))], task)
             if self._validate is not None:
                 self._validate(task)
         finally:
             with read_write(task), open_dict(task):
                 if restore is not None:
-                    ConfigLoaderImpl._apply_overrides_to_config([self._parse("++" + restore.lstrip("+"))], task)
+                    apply_overrides([self._parse("++" + restore.lstrip("+"))], task)
                 else:
                     parent, _, leaf = key.rpartition(".")
                     node = OmegaConf.select(task, parent) if parent else task
@@ -305,8 +302,6 @@ class JobCatalog:
     def job_config(self, overrides: Sequence[str], num: int) -> DictConfig:
         """The job's full config as the launcher composes it (hydra.overrides.task, hydra.job.num and
         override_dirname its own), built from its representative without composing it again."""
-        from hydra._internal.config_loader_impl import get_overrides_dirname
-
         group, values = self._group(overrides, num)
         differing = self._differing(group, values)
         try:
@@ -319,7 +314,7 @@ class JobCatalog:
             config.hydra.job.num = num
             config.hydra.job.id = str(num)
             dirname = config.hydra.job.config.override_dirname
-            config.hydra.job.override_dirname = get_overrides_dirname(
-                overrides=[self._parse(line) for line in task], exclude_keys=list(dirname.exclude_keys),
+            config.hydra.job.override_dirname = overrides_dirname(
+                [self._parse(line) for line in task], exclude_keys=list(dirname.exclude_keys),
                 item_sep=dirname.item_sep, kv_sep=dirname.kv_sep)
         return config

@@ -56,11 +56,11 @@ def hydra_context_on_this_node(hydra_context):
     mapped = [_mapped(element.path) for element in search_path.get_path()]
     if mapped == [element.path for element in search_path.get_path()]:
         return hydra_context
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl  # no public constructor for a loader
     from hydra.types import HydraContext
+
+    from .private_apis import config_loader
 
     search_path = copy.deepcopy(search_path)
     for element, path in zip(search_path.get_path(), mapped):
         element.path = path
-    return HydraContext(config_loader=ConfigLoaderImpl(config_search_path=search_path),
-                        callbacks=hydra_context.callbacks)
+    return HydraContext(config_loader=config_loader(search_path), callbacks=hydra_context.callbacks)

@@ -96,8 +96,7 @@ def project_dir() -> Path:
 def package_size(directory: Path) -> tuple[int, list[tuple[int, str]]]:
     """Bytes Ray would upload from `directory` (its own exclusion rules: defaults, .gitignore,
     .rayignore) and the largest top-level entries, for a message on what to exclude."""
-    from ray._private import ray_constants
-    from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
+    from .private_apis import package_files
 
     sizes: dict[str, int] = {}
 
@@ -106,19 +105,19 @@ def package_size(directory: Path) -> tuple[int, list[tuple[int, str]]]:
             top = path.relative_to(directory).parts[0]
             sizes[top] = sizes.get(top, 0) + path.stat().st_size
 
-    _dir_travel(directory, [_get_excludes(directory, ray_constants.get_runtime_env_default_excludes())], count,
-                include_gitignore=True)
+    package_files(directory, count)
     return sum(sizes.values()), sorted(((size, name) for name, size in sizes.items()), reverse=True)
 
 
 def check_package_size(directory: Path) -> int:
-    from ray._private.runtime_env.packaging import GCS_STORAGE_MAX_SIZE
+    from .private_apis import max_package_bytes
 
+    limit = max_package_bytes()
     total, largest = package_size(directory)
-    if total >= GCS_STORAGE_MAX_SIZE:
+    if total >= limit:
         biggest = ", ".join(f"{name} ({size / 2**20:.0f} MiB)" for size, name in largest[:5])
         raise SubmitError(
-            f"{directory} holds {total / 2**20:.0f} MiB to upload, over Ray's limit of {GCS_STORAGE_MAX_SIZE / 2**20:.0f} "
+            f"{directory} holds {total / 2**20:.0f} MiB to upload, over Ray's limit of {limit / 2**20:.0f} "
             f"MiB for a job's working dir. Largest: {biggest}. List what the cluster does not need (data, "
             f"checkpoints, outputs) in {directory / '.rayignore'} (or .gitignore); data belongs in a bucket."
         )
@@ -247,15 +246,15 @@ def follow_hint(submission_id: str) -> str:
 def sweep_jobs(arguments: Sequence[str], max_batch_size: Optional[int], search: bool = False) -> list[list[str]]:
     """The jobs the sweep will run (a search: one per combination of its comma lists), as the launcher
     composes them, so each is checked here before anything is uploaded."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from .private_apis import grid_batches
     from .search_space import build_search_space, representative_overrides
 
     if search:
         return [list(overrides) for overrides in representative_overrides(build_search_space(list(arguments)))]
     parsed = OverridesParser.create().parse_overrides(list(arguments))
-    return [list(job) for batch in BasicSweeper.split_arguments(parsed, max_batch_size) for job in batch]
+    return [list(job) for batch in grid_batches(parsed, max_batch_size) for job in batch]
 
 
 def submit_sweep(launcher, arguments: Sequence[str], address: str, max_batch_size: Optional[int] = None,

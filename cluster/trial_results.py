@@ -14,6 +14,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 
 from . import leaderboard
 from .job_configs import task_config
+from .private_apis import experiment_trials
 from .tune_trial import DONE_KEY, LINEAGE_KEY, returned_value
 
 
@@ -140,15 +141,15 @@ def outcome(trial, result, num: int, job: "JobView", metric: Optional[str], mode
     job_return = _job_return(job)
     if status in ("FAILED", "INTERRUPTED"):
         job_return.status = JobStatus.FAILED
-        job_return._return_value = result.error or RuntimeError(f"job #{num} was interrupted before it ended")
+        job_return.return_value = result.error or RuntimeError(f"job #{num} was interrupted before it ended")
     else:
-        job_return.status, job_return._return_value = JobStatus.COMPLETED, returned
+        job_return.status, job_return.return_value = JobStatus.COMPLETED, returned
     return row, job_return
 
 
 def trials_with_results(result_grid) -> list[tuple[Any, Any]]:
     """(Tune trial, its Result) pairs: the grid lists results in the order of the experiment's trials."""
-    return list(zip(result_grid._experiment_analysis.trials, result_grid))
+    return list(zip(experiment_trials(result_grid), result_grid))
 
 
 def never_started(num: int, job: "JobView") -> tuple[leaderboard.Row, JobReturn]:
@@ -158,5 +159,5 @@ def never_started(num: int, job: "JobView") -> tuple[leaderboard.Row, JobReturn]
                           wall_time_s=None, overrides=" ".join(filter_overrides(job.overrides)), job_dir=job.job_dir,
                           checkpoint=None)
     job_return = _job_return(job)
-    job_return.status, job_return._return_value = JobStatus.FAILED, RuntimeError(f"job #{num} never started")
+    job_return.status, job_return.return_value = JobStatus.FAILED, RuntimeError(f"job #{num} never started")
     return row, job_return

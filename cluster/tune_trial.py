@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from .node_paths import hydra_context_on_this_node, on_this_node
+from .private_apis import failed_job_error
 from .search_space import SearchSpace, trial_overrides
 
 log = logging.getLogger(__name__)
@@ -559,9 +560,9 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
         unwound.set()
     if result.status == JobStatus.FAILED:
         _record_end(job_dir, stored)
-        raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from result._return_value
+        raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from failed_job_error(result)
 
     lineage = (_read_record(job_dir, None) or {}).get("lineage")
-    final = _final_report(result._return_value, held_back, plan.metric, lineage)
+    final = _final_report(result.return_value, held_back, plan.metric, lineage)
     _record_end(job_dir, stored, final)
     tune.report(final)

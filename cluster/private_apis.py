@@ -1,0 +1,83 @@
+"""Every private API of Hydra and Ray the launcher uses, in one place, each for a reason no public one covers.
+`tests/unit/test_private_apis.py` calls each of them, so an upgrade that moves or changes one fails there,
+by name, not somewhere in a sweep. Imports are deferred: importing this module costs nothing.
+
+    hydra  ConfigLoaderImpl             a loader on another search path (a node's own copy of the app)
+    hydra  apply_overrides              value overrides applied as Hydra applies them, without composing again
+    hydra  overrides_dirname            hydra.job.override_dirname as Hydra computes it
+    hydra  failed_job_error             the exception a failed JobReturn holds (its getter raises it and logs)
+    hydra  grid_batches                 Hydra's own expansion of a grid into jobs (BasicSweeper, which the
+                                        sweeper shim in hydra_plugins/ also subclasses)
+    ray    experiment_trials            a ResultGrid's trials, in the order of its results
+    ray    package_files / MAX_PACKAGE  what `ray job submit --working-dir` would upload, and Ray's size limit
+    ray    prepare_and_validate_cluster what `ray up` checks in a cluster-launcher file before calling the cloud
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+
+def config_loader(search_path):
+    """A Hydra config loader for `search_path` (Hydra has no public constructor for one)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    return ConfigLoaderImpl(config_search_path=search_path)
+
+
+def apply_overrides(overrides: list, config) -> None:
+    """Parsed value overrides applied to `config` in place, as Hydra applies them when it composes."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    ConfigLoaderImpl._apply_overrides_to_config(overrides, config)
+
+
+def overrides_dirname(overrides: list, kv_sep: str, item_sep: str, exclude_keys: list) -> str:
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+
+    return get_overrides_dirname(overrides=overrides, kv_sep=kv_sep, item_sep=item_sep, exclude_keys=exclude_keys)
+
+
+def grid_batches(parsed_overrides: list, max_batch_size) -> list:
+    """The jobs of a grid, in batches, exactly as Hydra's basic sweeper expands them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return BasicSweeper.split_arguments(parsed_overrides, max_batch_size)
+
+
+def failed_job_error(job_return) -> Any:
+    """What a JobReturn holds as its return value, also for a failed job (`return_value` raises it)."""
+    return job_return._return_value
+
+
+def experiment_trials(result_grid) -> list:
+    """The Tune trials behind a ResultGrid, in the order of its results (Result objects carry no trial)."""
+    return list(result_grid._experiment_analysis.trials)
+
+
+def package_files(directory: Path, visit: Callable[[Path], None]) -> None:
+    """Call `visit` on every path Ray would upload from `directory` as a job's working dir (its default
+    excludes, and .gitignore / .rayignore files in every folder)."""
+    from ray._private import ray_constants
+    from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
+
+    _dir_travel(directory, [_get_excludes(directory, ray_constants.get_runtime_env_default_excludes())], visit,
+                include_gitignore=True)
+
+
+def max_package_bytes() -> int:
+    """Ray's limit on a job's working dir."""
+    from ray._private.runtime_env.packaging import GCS_STORAGE_MAX_SIZE
+
+    return int(GCS_STORAGE_MAX_SIZE)
+
+
+def prepare_and_validate_cluster(config: dict) -> dict:
+    """Ray's defaults merged into a cluster-launcher config (a new dict), then Ray's schema and rules; raises
+    Ray's own errors (jsonschema.ValidationError, ValueError) naming the field."""
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(config)
+    validate_config(prepared)
+    return prepared
