@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .tune_trial import TRIAL_RECORD
+from .trial_record import TRIAL_RECORD
 
 
 def _recorded_trial(row, stored: Optional[dict]) -> Optional[str]:

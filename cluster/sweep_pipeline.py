@@ -23,11 +23,12 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from . import leaderboard
 from .job_catalog import JobCatalog
 from .job_configs import SweepError, SweepRefused, setting_key
+from .job_numbers import JobNumbers
 from .resources import TrialResources, alive_node_capacities, check_fits
 from .sweep_books import audit
 from .sweep_folder import in_ray_package_cache, mark_ended, outside_ray_package_cache
+from .sweep_plan import InDriver, SweepPlan
 from .sweep_spec import SweepSpec
-from .tune_trial import InDriver, JobNumbers, SweepPlan
 from .watch import watch_line
 
 log = logging.getLogger(__name__)

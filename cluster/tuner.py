@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+from .job_numbers import JobNumbers
 from .sweep_folder import EXPERIMENT, resumes
-from .tune_trial import JobNumbers
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""How a search's trials get their job numbers (cluster.tune_trial.JobNumbers), without Ray: the driver-side
+"""How a search's trials get their job numbers (cluster.job_numbers.JobNumbers), without Ray: the driver-side
 naming that decides which folder, store prefix and saved state a trial has. Tune deep-copies and pickles the
 name creator for every trial it creates, so the tests name trials through such copies, as Tune does."""
 
@@ -8,8 +8,9 @@ import copy
 import pickle
 from types import SimpleNamespace
 
+from cluster.job_numbers import JobNumbers
 from cluster.search_space import SearchSpace, build_search_space
-from cluster.tune_trial import JobNumbers, SweepPlan
+from cluster.sweep_plan import SweepPlan
 
 ARGUMENTS = ["model=cnn", "lr=tag(log,interval(1e-4,1e-2))"]
 
