@@ -62,6 +62,27 @@ def compose(plan: SweepPlan, overrides: list[str], num: int, trial_id: str, hydr
     return sweep_config, job_dir
 
 
+def log_failure_before_the_job(sweep_config, num: int, trial_id: str) -> Optional[Path]:
+    """A trial that fails before its job has a folder (its config does not compose on this node) still leaves
+    its error in `<sweep dir>/<num>/trial.log`, the file the sweep's failure summary names, when the job folders
+    are Hydra's default `${hydra.job.num}`. Call inside the `except`."""
+    import traceback
+
+    from omegaconf import OmegaConf
+
+    if OmegaConf.to_container(sweep_config.hydra.sweep, resolve=False).get("subdir") != "${hydra.job.num}":
+        return None
+    path = Path(str(sweep_config.hydra.sweep.dir)) / str(num) / TRIAL_LOG
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as trial_log:
+            trial_log.write(f"[raylaunch] trial {trial_id}, job #{num} failed before its job started (on "
+                            f"{os.uname().nodename}, pid {os.getpid()}):\n{traceback.format_exc()}")
+    except OSError:
+        return None
+    return path
+
+
 def _redirect_output(path: Path) -> None:
     """Everything this process prints from now on (Python, TensorFlow's C++ logs, Keras progress bars)
     goes to the trial's own log file instead of the sweep's console. The process serves this trial only."""
@@ -130,7 +151,11 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     Singleton.set_state(plan.singleton_state)
     setup_globals()
     hydra_context = hydra_context_on_this_node(plan.hydra_context)  # nodes may unpack the app elsewhere
-    sweep_config, job_dir = compose(plan, overrides, num, trial_id, hydra_context)
+    try:
+        sweep_config, job_dir = compose(plan, overrides, num, trial_id, hydra_context)
+    except Exception:
+        log_failure_before_the_job(plan.config, num, trial_id)
+        raise
     _redirect_output(job_dir / TRIAL_LOG)
     print(f"[raylaunch] trial {trial_id}, job #{num}: {' '.join(overrides)}", flush=True)
     stored = TrialStore(plan, sweep_config) if plan.store_uri else None
