@@ -259,13 +259,14 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
     finally:
         _disconnect(started)
     rows = [outcomes[num][0] for num in sorted(outcomes)]
-    _finish(rows, metric, mode, sweep_dir, storage)
+    books = storage.trial_books() if storage is not None else None
+    _finish(rows, metric, mode, sweep_dir, storage, books)
     if not any(row.status == "INTERRUPTED" for row in rows):
         mark_ended(sweep_dir, {row.job: row.status for row in rows})
         if spec.mutations:
             _delete_pbt_checkpoints(sweep_dir)
     _raise_if_unfinished(rows, sweep_dir)
-    _raise_if_books_disagree(trial_jobs, rows, storage)
+    _raise_if_books_disagree(trial_jobs, rows, books)
     return [outcomes[num][1] for num in sorted(outcomes)]
 
 
@@ -279,11 +280,10 @@ def _delete_pbt_checkpoints(sweep_dir: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _finish(rows: list, metric: Optional[str], mode: str, sweep_dir: Path, storage=None) -> None:
-    if storage is not None:  # what the trials uploaded, wherever they ran
-        in_store = storage.checkpoint_uris()
-        for row in rows:
-            row.checkpoint = in_store.get(Path(row.job_dir).name, row.checkpoint)
+def _finish(rows: list, metric: Optional[str], mode: str, sweep_dir: Path, storage=None, books=None) -> None:
+    """`books`: the store's view of each trial (SweepStorage.trial_books), read once for this and the audit."""
+    for row in rows:  # what the trials uploaded, wherever they ran
+        row.checkpoint = ((books or {}).get(Path(row.job_dir).name) or {}).get("checkpoint") or row.checkpoint
     json_path, csv_path = leaderboard.write(rows, metric, mode, sweep_dir)
     print("\n" + leaderboard.table(rows, metric, mode, in_store=storage is not None), flush=True)
     print(f"Leaderboard: {json_path} and {csv_path}", flush=True)
@@ -291,8 +291,8 @@ def _finish(rows: list, metric: Optional[str], mode: str, sweep_dir: Path, stora
         storage.finish(sweep_dir, rows)
 
 
-def _raise_if_books_disagree(trial_jobs: list, rows: list, storage) -> None:
-    problems = audit(trial_jobs, rows, None if storage is None else storage.trial_books())
+def _raise_if_books_disagree(trial_jobs: list, rows: list, books: Optional[dict]) -> None:
+    problems = audit(trial_jobs, rows, books)
     if problems:
         raise SweepError("The sweep's books do not agree, so it did not succeed: " + "; ".join(problems) + ".")
 

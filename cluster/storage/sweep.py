@@ -6,7 +6,7 @@ driver only reads what they uploaded.
 
     storage = SweepStorage.check(task_configs, sweep_dir)   # before Ray starts; claims the sweep's name
     ...run the trials (each gets storage.sweep_id)...
-    storage.checkpoint_uris()                               # {trial: URI of its best checkpoint}
+    storage.trial_books()                                   # {trial: its best checkpoint's URI, ...}
     storage.finish(sweep_dir, leaderboard_rows)             # manifest.json, then best.json
 """
 
@@ -58,27 +58,21 @@ class SweepStorage:
         sweep = sweep_name_of(sweep_dir)
         return cls(store, sweep, claim_sweep(store, sweep, Path(sweep_dir)))
 
-    def checkpoint_uris(self) -> dict[str, str]:
-        """Each trial's best checkpoint in the store, by trial name (what trials uploaded; never a worker's disk)."""
-        try:
-            records = trial_records(self.store, self.sweep)
-        except StorageError as error:
-            log.error("Reading the trials of %s failed: %s", self.uri, error)
-            return {}
-        return {record["trial"]: f"{self.store.uri}/{record['pointer']['checkpoint']['key']}"
-                for record in records if record["pointer"]}
-
     def trial_books(self) -> Optional[dict[str, dict]]:
-        """Each trial folder in the store, by name: whether its final metrics are there (`finished`) and the
-        trial id its record names (`trial_id`). None when the store cannot be read (the books are then unchecked)."""
+        """Each trial folder in the store, by name (what trials uploaded; never a worker's disk): the URI of its
+        best checkpoint (`checkpoint`, None before it has one), whether its final metrics are there
+        (`finished`) and the trial id its record names (`trial_id`). None when the store cannot be read."""
         try:
-            books = {record["trial"]: {"finished": record["finished"]} for record in trial_records(self.store, self.sweep)}
-            for trial, entry in books.items():
-                record, _ = read_json(self.store, layout.trial_key(self.sweep, trial, layout.TRIAL_RECORD))
-                entry["trial_id"] = (record or {}).get("trial_id")
+            books = {}
+            for record in trial_records(self.store, self.sweep):
+                pointer = record["pointer"]
+                trial_record, _ = read_json(self.store, layout.trial_key(self.sweep, record["trial"], layout.TRIAL_RECORD))
+                books[record["trial"]] = {
+                    "checkpoint": f"{self.store.uri}/{pointer['checkpoint']['key']}" if pointer else None,
+                    "finished": record["finished"], "trial_id": (trial_record or {}).get("trial_id")}
         except StorageError as error:
-            log.error("Reading the trials of %s failed, so the sweep's books are not checked against it: %s",
-                      self.uri, error)
+            log.error("Reading the trials of %s failed, so the leaderboard names no checkpoint in it and the "
+                      "sweep's books are not checked against it: %s", self.uri, error)
             return None
         return books
 
