@@ -1,5 +1,5 @@
 """Every private API of Hydra and Ray the launcher uses, in one place, each for a reason no public one covers.
-`tests/unit/test_private_apis.py` calls each of them, so an upgrade that moves or changes one fails there,
+`tests/launcher/test_private_apis.py` calls each of them, so an upgrade that moves or changes one fails there,
 by name, not somewhere in a sweep. Imports are deferred: importing this module costs nothing.
 
     hydra  ConfigLoaderImpl             a loader on another search path (a node's own copy of the app)

@@ -36,7 +36,6 @@ PREVIOUS_STATE = "state.prev"
 # Inside a state folder.
 STATE_MODEL = "last.keras"
 PROGRESS = "progress.json"
-TRIAL_RECORD = "trial.json"
 
 
 def file_checksum(path: Path, block_size: int = 1 << 20) -> dict:

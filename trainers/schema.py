@@ -464,7 +464,7 @@ class ResourcesConfig:
 @dataclass
 class StorageConfig:
     # gs://BUCKET/PREFIX or a local folder (relative: to the directory launch.py started in); null: no copies.
-    # Checked by cluster.storage before training; the trainer never reads this block.
+    # Checked by cluster.store before training; the trainer never reads this block.
     uri: Optional[str] = "results"
     # TensorBoard event files are copied this often while the job trains (and once at the end).
     sync_seconds: float = 5.0

@@ -270,7 +270,7 @@ def test_metrics_and_pull_say_what_the_model_takes_and_a_pull_into_the_checkout_
     """Issue 20: the digits model takes 0..1 values, not 0..255 pixels: metrics.json records the inputs (shape,
     dtype, range in training) and pull prints them. Pulled into the checkout, the folder gets a .rayignore so
     a later submission does not ship the models back to the cluster."""
-    from cluster.submit import package_size
+    from cluster.submission.submit import package_size
     from tests.conftest import PROJECT_ROOT
 
     store = tmp_path / "store"

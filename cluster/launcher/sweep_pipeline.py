@@ -1,0 +1,318 @@
+"""Hydra jobs -> Ray Tune trials: the one path every sweep takes, grid or search (sweep_spec.py).
+
+0. Say what the sweep does (a grid or a search, with what) and how many trials that makes: its first line.
+1. Check every job (one bad job stops the sweep before Ray starts), composing once per combination of
+   config-group choices (job_catalog.py), so a sweep of thousands of jobs starts in seconds.
+2. Agree on the metric and mode all trials optimise, and on the sweep's store (its name claimed there).
+3. Say how to watch it; connect to Ray; refuse requests no node can grant.
+4. Run one Tune experiment in `<sweep dir>/tune` (the same command resumes it).
+5. Rank the trials, write the leaderboard (and the store's manifest); fail if a trial failed or the sweep
+   was interrupted, after the leaderboard.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from cluster.launcher import leaderboard
+from cluster.launcher.job_catalog import JobCatalog
+from cluster.launcher.job_configs import SweepError, SweepRefused, setting_key
+from cluster.launcher.job_numbers import JobNumbers
+from cluster.launcher.resources import TrialResources, alive_node_capacities, check_fits
+from cluster.launcher.sweep_books import audit
+from cluster.launcher.sweep_folder import in_ray_package_cache, mark_ended, outside_ray_package_cache
+from cluster.launcher.sweep_plan import InDriver, SweepPlan
+from cluster.launcher.sweep_spec import SweepSpec
+from cluster.results.watch import watch_line
+
+log = logging.getLogger(__name__)
+
+
+def _settings(launcher) -> dict:
+    settings = {key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+                for key, value in launcher.settings.items()}
+    settings["init"] = settings.get("init") or {}
+    return settings
+
+
+def _prepare(launcher) -> tuple[DictConfig, Path]:
+    setup_globals()
+    config = launcher.config
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    # Absolute: Tune runs each trial in its own folder, and other nodes have another working directory.
+    sweep_dir = Path(str(config.hydra.sweep.dir)).expanduser().absolute()
+    moved = outside_ray_package_cache(sweep_dir, str(launcher.settings.get("cluster_dir") or "~/raylaunch"))
+    if moved != sweep_dir:
+        print(f"This sweep runs as a Ray job in Ray's copy of the checkout, which Ray may delete: its folder is "
+              f"{moved} (hydra.launcher.cluster_dir)", flush=True)
+        sweep_dir = moved
+    with read_write(config.hydra):
+        config.hydra.sweep.dir = str(sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    return config, sweep_dir
+
+
+# PBT: Tune checkpoints (copies of a job's state, one per epoch) kept per trial. Tune hands an exploiting
+# trial the donor's latest and a resumed driver each trial's latest its snapshot named: both are read within
+# an epoch or two, and a trial that finds one already rotated away resumes from its own state instead.
+PBT_CHECKPOINTS_KEPT = 4
+# Jobs listed one per line before launch; a larger sweep lists this many and counts the rest.
+MAX_LISTED = 50
+
+
+def _objective(settings: Sequence[dict]) -> tuple[Optional[str], str]:
+    """The metric and mode every job's `hydra.launcher` names (one for the whole sweep)."""
+    pairs = {(job.get("metric"), str(job.get("mode", "auto") or "auto")) for job in settings}
+    if len(pairs) != 1:
+        raise SweepRefused(f"The jobs of one sweep must optimise the same metric, received {sorted(pairs, key=str)} "
+                         f"(metric, mode). Sweep the metric in separate sweeps.")
+    metric, mode = pairs.pop()
+    mode = mode.rsplit(".", 1)[-1]  # an enum may arrive as "Mode.min"
+    if mode == "auto":  # Keras' rule (its callbacks' mode="auto")
+        mode = "max" if metric and any(word in metric for word in ("acc", "auc", "precision", "recall", "f1")) else "min"
+    return metric, mode
+
+
+def _check_storage(settings: Sequence[dict], sweep_dir: Path):
+    """The store every trial uploads to, proven writable and the sweep's name claimed there before Ray
+    starts: a bad URI, a missing bucket, missing credentials or a name another sweep owns stop it here."""
+    from cluster.results.sweep import SweepStorage
+    from cluster.store import StorageError
+
+    uris = {job.get("storage") for job in settings}
+    for uri in uris:
+        if uri is not None and "://" not in str(uri) and not os.path.isabs(str(uri)) and in_ray_package_cache(Path.cwd()):
+            raise SweepRefused(f"The store {uri} is a relative folder, and this sweep runs as a Ray job in Ray's copy of "
+                             f"the checkout, which Ray deletes and no other node can reach. Set it to "
+                             f"gs://BUCKET/PREFIX, or an absolute folder every node mounts.")
+    try:
+        return SweepStorage.check(uris, sweep_dir)
+    except StorageError as error:
+        raise SweepRefused(f"Storage error, so no job of this sweep was started: {error}") from error
+
+
+def _print_watch_line(sweep_dir: Path, storage) -> None:
+    """First, before any trial starts: one TensorBoard over all trials. With a bucket, trials on any node
+    upload their event files there, so that is what to watch."""
+    print(watch_line(storage.uri if storage is not None and not storage.is_local_folder else str(sweep_dir)), flush=True)
+
+
+def _warn_if_results_stay_on_nodes(storage, num_nodes: int, key: str) -> None:
+    """`key`: what the user sets the store with (the app's own key when hydra.launcher.storage names it)."""
+    if num_nodes > 1 and (storage is None or storage.is_local_folder):
+        where = f"{key}=null" if storage is None else f"{key} is the folder {storage.store.uri}"
+        print(f"Note: this Ray cluster has {num_nodes} nodes and {where}: trials that run on another node keep "
+              f"their checkpoints and logs on that node's disk, and a trial retried elsewhere starts over. Unless "
+              f"every node mounts that folder, set {key}=gs://BUCKET/PREFIX to collect them.", flush=True)
+
+
+def _connect_and_check(settings: dict, requests: list[tuple[str, TrialResources]]) -> tuple[bool, int]:
+    """(whether this call started Ray, the number of alive nodes)."""
+    from cluster.launcher.ray_session import connect, resolve_address
+
+    address = resolve_address(settings.get("address"))
+    started = connect(address, settings["init"], float(settings.get("connect_timeout_s", 10)))
+    try:
+        nodes = alive_node_capacities()
+        check_fits(requests, nodes)
+    except Exception:
+        _disconnect(started)
+        raise
+    return started, len(nodes)
+
+
+def _disconnect(started: bool) -> None:
+    import ray
+
+    if started and ray.is_initialized():
+        ray.shutdown()
+
+
+def _instantiate(config, **extra):
+    if config is None:
+        return None
+    from hydra.utils import instantiate
+
+    try:
+        # Extras (Tune search-space objects, functions) passed to the built partial, not merged into the config.
+        return instantiate(config, _partial_=True)(**extra)
+    except Exception as error:  # noqa: BLE001 - a wrong argument in a searcher's or scheduler's config
+        raise SweepRefused(f"{config.get('_target_')} could not be built from its config ({config}): {error}") from None
+
+
+def clip_to_space(bounds: dict, config: dict) -> dict:
+    """PBT's custom_explore_fn: a perturbed value (x0.8, x1.2) stays inside the interval it was sampled from."""
+    chosen = config.get("overrides", {})
+    for key, (lower, upper, integer) in bounds.items():
+        if key in chosen:
+            value = min(max(chosen[key], lower), upper)
+            chosen[key] = int(round(value)) if integer else value
+    return config
+
+
+def _pbt_extras(spec: SweepSpec) -> dict:
+    """What PopulationBasedTraining needs from the search space: the values it may change, kept in their bounds."""
+    from functools import partial
+
+    from ray.tune.search.sample import Float, Integer
+
+    bounds = {}
+    for key, domain in spec.mutations.items():
+        if isinstance(domain, (Float, Integer)):
+            upper = domain.upper - 1 if isinstance(domain, Integer) else domain.upper  # randint's upper is exclusive
+            bounds[key] = (domain.lower, upper, isinstance(domain, Integer))
+    return {"hyperparam_mutations": {"overrides": dict(spec.mutations)}, "custom_explore_fn": partial(clip_to_space, bounds)}
+
+
+def _list_jobs(spec: SweepSpec, catalog: JobCatalog) -> None:
+    for index, (detail, job) in enumerate(zip(spec.details, spec.jobs_to_check)):
+        if index == MAX_LISTED:
+            log.info("\t... and %d more", len(spec.jobs_to_check) - MAX_LISTED)
+            break
+        log.info("\t%s  [%s]", detail, catalog.resources(job, spec.first_job_num + index).describe())
+
+
+def _distinct_requests(spec: SweepSpec, catalog: JobCatalog) -> list[tuple[str, TrialResources]]:
+    seen: dict[TrialResources, str] = {}
+    for index, (label, job) in enumerate(zip(spec.labels, spec.jobs_to_check)):
+        seen.setdefault(catalog.resources(job, spec.first_job_num + index), label)
+    return [(label, request) for request, label in seen.items()]
+
+
+def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
+    import random
+
+    from hydra.core.singleton import Singleton
+    from ray import tune
+
+    from cluster.launcher.progress import SweepProgress
+    from cluster.launcher.trial_results import never_started, outcome, trials_with_results
+    from cluster.launcher.tune_trial import run_trial
+    from cluster.launcher.tuner import build_tuner
+
+    config, sweep_dir = _prepare(launcher)
+    print(spec.summary, flush=True)
+    catalog = JobCatalog(launcher, spec.first_job_num)
+    catalog.check(spec.jobs_to_check, spec.labels if spec.space is not None else None, spec.extra_values)
+    settings_of_jobs = [catalog.settings(job, spec.first_job_num + index) for index, job in enumerate(spec.jobs_to_check)]
+    metric, mode = _objective(settings_of_jobs)
+    storage = _check_storage(settings_of_jobs, sweep_dir)
+    _print_watch_line(sweep_dir, storage)
+    log.info("Sweep folder %s, optimising %s %s (%d job configs composed for %d jobs)", sweep_dir, metric or "nothing",
+             mode, catalog.num_composed, len(spec.jobs_to_check))
+    _list_jobs(spec, catalog)
+    settings = _settings(launcher)
+    scheduler_extras = _pbt_extras(spec) if spec.mutations else {}
+    if spec.mutations and spec.seed is not None:
+        random.seed(spec.seed)  # PBT explores with Python's random module, in this process
+    scheduler = _instantiate(spec.scheduler, **scheduler_extras)
+    search_alg = _instantiate(spec.search_alg)
+    if spec.mutations and metric is None:
+        raise SweepRefused("Population-based training compares trials on a metric: set hydra.launcher.metric.")
+    started, num_nodes = _connect_and_check(settings, _distinct_requests(spec, catalog))
+    _warn_if_results_stay_on_nodes(
+        storage, num_nodes, setting_key(catalog.representative(spec.jobs_to_check[0], spec.first_job_num), "storage"))
+    try:
+        plan = SweepPlan(
+            hydra_context=launcher.hydra_context, task_function=launcher.task_function, config=config,
+            singleton_state=Singleton.get_state(), metric=metric, initial_job_idx=spec.first_job_num,
+            jobs=spec.jobs, space=spec.space,
+            store_uri=None if storage is None else str(storage.store.uri),
+            sweep_id=None if storage is None else storage.sweep_id,
+            # Every epoch: PBT may pick a donor at any report, and takes the donor's latest checkpoint.
+            checkpoint_interval=1 if spec.mutations else None,
+        )
+        resources = InDriver(f"resources of {sweep_dir}",
+                             lambda trial_config: catalog.resources(plan.overrides_of(trial_config)).placement())
+        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources=resources)
+        describe = lambda trial_config: " ".join(filter_overrides(plan.overrides_of(trial_config)))  # noqa: E731
+        verbose = int(settings.get("verbose", 1))
+        progress = SweepProgress(metric, mode, describe, quiet=verbose == 0)
+        tuner = build_tuner(
+            sweep_dir, trainable, spec.param_space, spec.record, metric=metric, mode=mode,
+            num_samples=spec.num_samples, scheduler=scheduler, search_alg=search_alg, seed=spec.seed,
+            checkpoints_kept=PBT_CHECKPOINTS_KEPT if spec.mutations else None,
+            max_concurrent_trials=settings.get("max_concurrent_trials"),
+            # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
+            max_failures=int(settings.get("max_failures", 2)), verbose=max(verbose, 1),
+            job_numbers=JobNumbers(plan, sweep_dir),
+            progress_reporter=progress,
+        )
+        result_grid = tuner.fit()
+        outcomes, trial_jobs = {}, []
+        scheduler_name = str(spec.scheduler["_target_"]).rsplit(".", 1)[-1] if spec.scheduler else None
+        for trial, result in trials_with_results(result_grid):
+            num, overrides = plan.job_of(result.config or trial.config, trial.trial_id, trial.custom_trial_name)
+            trial_jobs.append((str(trial.trial_id), num))
+            outcomes[num] = outcome(trial, result, num, catalog.job_view(overrides, num), metric, mode,
+                                    progress.interrupted(trial.trial_id), scheduler_name)
+        for index, overrides in enumerate(spec.jobs or []):
+            num = spec.first_job_num + index
+            if num not in outcomes:
+                outcomes[num] = never_started(num, catalog.job_view(overrides, num))
+    finally:
+        _disconnect(started)
+    rows = [outcomes[num][0] for num in sorted(outcomes)]
+    books = storage.trial_books() if storage is not None else None
+    _finish(rows, metric, mode, sweep_dir, storage, books)
+    if not any(row.status == "INTERRUPTED" for row in rows):
+        mark_ended(sweep_dir, {row.job: row.status for row in rows})
+        if spec.mutations:
+            _delete_pbt_checkpoints(sweep_dir)
+    _raise_if_unfinished(rows, sweep_dir)
+    _raise_if_books_disagree(trial_jobs, rows, books)
+    return [outcomes[num][1] for num in sorted(outcomes)]
+
+
+def _delete_pbt_checkpoints(sweep_dir: Path) -> None:
+    """Every trial ended: the copies of job states PBT exchanged are no longer needed (each job keeps its own)."""
+    import shutil
+
+    from cluster.launcher.sweep_folder import EXPERIMENT
+
+    for folder in (sweep_dir / EXPERIMENT).glob("*/checkpoint_*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _finish(rows: list, metric: Optional[str], mode: str, sweep_dir: Path, storage=None, books=None) -> None:
+    """`books`: the store's view of each trial (SweepStorage.trial_books), read once for this and the audit."""
+    for row in rows:  # what the trials uploaded, wherever they ran
+        row.checkpoint = ((books or {}).get(Path(row.job_dir).name) or {}).get("checkpoint") or row.checkpoint
+    json_path, csv_path = leaderboard.write(rows, metric, mode, sweep_dir)
+    print("\n" + leaderboard.table(rows, metric, mode, in_store=storage is not None), flush=True)
+    print(f"Leaderboard: {json_path} and {csv_path}", flush=True)
+    if storage is not None:  # the trials uploaded their files; the manifest, then the best pointer, come last
+        storage.finish(sweep_dir, rows)
+
+
+def _raise_if_books_disagree(trial_jobs: list, rows: list, books: Optional[dict]) -> None:
+    problems = audit(trial_jobs, rows, books)
+    if problems:
+        raise SweepError("The sweep's books do not agree, so it did not succeed: " + "; ".join(problems) + ".")
+
+
+def _failure(row) -> str:
+    """One failed trial in a line: what it ran, the last line of its error, where its log is (on which node:
+    without a shared disk it is on that node's disk only)."""
+    last = next((line.strip() for line in reversed((row.error or "").splitlines()) if line.strip()), None)
+    where = f" on node {row.node}" if row.node else ""
+    return f"job {row.job} ({row.overrides})" + (f": {last[:300]}" if last else "") + f"; log {row.job_dir}/trial.log{where}"
+
+
+def _raise_if_unfinished(rows: list, sweep_dir: Path) -> None:
+    failed = [row for row in rows if row.status == "FAILED"]
+    interrupted = [row for row in rows if row.status == "INTERRUPTED"]
+    problems = []
+    if failed:
+        problems.append(f"{len(failed)} of {len(rows)} trials failed: " + "; ".join(map(_failure, failed)))
+    if interrupted:
+        problems.append(f"the sweep was interrupted before {len(interrupted)} of {len(rows)} trials ended; rerun the "
+                        f"same command with hydra.sweep.dir={sweep_dir} to resume them")
+    if problems:
+        raise SweepError(". ".join(problems))

@@ -1,0 +1,106 @@
+"""The Ray Tune experiment of a sweep: built new, or restored from the sweep folder when the same sweep is
+run again (the searcher's and scheduler's state with it: Tune saves both in the experiment folder), with the
+settings every sweep shares (one process per trial, retries, the sweep's own progress view, no Tune
+checkpoints except under population-based training)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from cluster.launcher.job_numbers import JobNumbers
+from cluster.launcher.sweep_folder import EXPERIMENT, resumes
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_tune() -> None:
+    # A final report may carry no metric (a job that had already finished reports its return value only).
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # Jobs write their own TensorBoard runs (with HParams); Tune's automatic TensorBoard logger would add a
+    # second run per trial whose HParams experiment (only the trial's config) hides them. Its CSV and JSON
+    # loggers, which Tune's results rely on, are passed explicitly.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Tune's classic output honours a custom reporter; its newer output prints a table per trial.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # One state snapshot per epoch report is what resume needs; Tune's warning about it is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def _trial_ids(experiment: Path) -> Optional[set[str]]:
+    """The trials a saved experiment knows (None if it cannot be read: then no trial is taken for a lost one)."""
+    from ray import tune
+
+    try:
+        return {trial.trial_id for trial in tune.ExperimentAnalysis(str(experiment)).trials}
+    except Exception as error:  # noqa: BLE001 - Tune's restore will say what is wrong with it
+        log.warning("The trials of %s could not be listed before resuming: %s", experiment, error)
+        return None
+
+
+def build_tuner(
+    sweep_dir: Path,
+    trainable: Any,
+    param_space: dict,
+    spec_record: dict,
+    *,
+    metric: Optional[str],
+    mode: str,
+    num_samples: int,
+    scheduler: Any,
+    search_alg: Any,
+    seed: Optional[int],
+    checkpoints_kept: Optional[int],
+    max_concurrent_trials: Optional[int],
+    max_failures: int,
+    verbose: int,
+    job_numbers: JobNumbers,
+    progress_reporter: Any,
+):
+    """Trials use no Tune checkpoints, except under PBT: a job resumes from its own saved state, and after a
+    killed driver Tune would restore from a checkpoint its last snapshot named, which rotation may have
+    deleted. PBT needs them to copy one trial into another: `checkpoints_kept` per trial (see
+    sweep_pipeline.PBT_CHECKPOINTS_KEPT), all deleted when the sweep ends."""
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    _quiet_tune()
+    if resumes(sweep_dir, spec_record):
+        log.info("Resuming the sweep in %s: finished trials are kept, unfinished ones continue", sweep_dir)
+        job_numbers.resuming(_trial_ids(sweep_dir / EXPERIMENT))
+        return tune.Tuner.restore(str(sweep_dir / EXPERIMENT), trainable, resume_unfinished=True, resume_errored=True,
+                                  param_space=param_space)
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    if search_alg is None and seed is not None:
+        # A generator of its own: with the global numpy RNG, whatever else draws from it between trials (the
+        # scheduler, Ray's internals) shifts the samples; its own RandomState makes a seed name one list of trials.
+        # Tune applies max_concurrent_trials to Searchers only: this generator takes it itself.
+        search_alg = BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent_trials or 0)
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode if metric else None,
+            num_samples=num_samples,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            max_concurrent_trials=max_concurrent_trials,
+            # Each trial in a fresh process: TensorFlow's devices are fixed once it starts.
+            reuse_actors=False,
+            trial_name_creator=job_numbers.name_of,
+            trial_dirname_creator=job_numbers.name_of,
+        ),
+        run_config=tune.RunConfig(
+            name=EXPERIMENT,
+            storage_path=str(sweep_dir),
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
+            verbose=verbose,
+            progress_reporter=progress_reporter,
+            callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
+        ),
+    )

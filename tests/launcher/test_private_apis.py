@@ -1,0 +1,89 @@
+"""Each private API of Hydra and Ray the launcher uses (cluster/private_apis.py), called as the launcher calls
+it: an upgrade of Hydra or Ray that moves or changes one fails here, by name."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+
+from cluster import private_apis
+
+
+def parse(*lines: str) -> list:
+    return OverridesParser.create().parse_overrides(list(lines))
+
+
+def test_hydra_applies_value_overrides_in_place():
+    config = OmegaConf.create({"lr": 0.1, "model": {"dropout": 0.0}})
+    private_apis.apply_overrides(parse("++lr=0.5", "++model.dropout=0.25"), config)
+    assert config.lr == 0.5 and config.model.dropout == 0.25
+
+
+def test_hydra_computes_the_override_dirname():
+    assert private_apis.overrides_dirname(parse("lr=0.1", "seed=2"), kv_sep="=", item_sep=",",
+                                          exclude_keys=["seed"]) == "lr=0.1"
+
+
+def test_hydra_expands_a_grid_into_jobs():
+    batches = private_apis.grid_batches(parse("a=1,2", "b=x,y"), None)
+    assert sorted(tuple(job) for batch in batches for job in batch) == [
+        ("a=1", "b=x"), ("a=1", "b=y"), ("a=2", "b=x"), ("a=2", "b=y")]
+
+
+def test_the_sweeper_shim_s_base_class_is_where_it_imports_it_from():
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    from hydra_plugins.ray_tune_launcher.ray_tune_sweeper import RayTuneSweeper
+
+    assert issubclass(RayTuneSweeper, BasicSweeper) and callable(BasicSweeper.sweep)
+
+
+def test_a_failed_job_return_gives_its_error_without_raising():
+    job = JobReturn()
+    error = RuntimeError("boom")
+    job.status, job.return_value = JobStatus.FAILED, error
+    assert private_apis.failed_job_error(job) is error
+    with pytest.raises(RuntimeError):
+        job.return_value  # the public getter raises (and logs) it
+
+
+def test_hydra_builds_a_loader_on_a_search_path(tmp_path):
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    (tmp_path / "config.yaml").write_text("where: here\n")
+    try:
+        with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
+            search_path = GlobalHydra.instance().config_loader().get_search_path()
+            loader = private_apis.config_loader(search_path)
+            assert loader.load_configuration("config", [], RunMode.RUN).where == "here"
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def test_ray_lists_what_a_working_dir_ships_and_its_limit(tmp_path):
+    (tmp_path / "kept.py").write_text("x = 1\n")
+    (tmp_path / "pulled").mkdir()
+    (tmp_path / "pulled" / "model.keras").write_bytes(b"0" * 10)
+    (tmp_path / "pulled" / ".rayignore").write_text("*\n")
+    seen = []
+    private_apis.package_files(tmp_path, lambda path: seen.append(path.relative_to(tmp_path).as_posix()))
+    assert "kept.py" in seen and "pulled/model.keras" not in seen
+    assert private_apis.max_package_bytes() >= 100 * 2**20
+
+
+def test_ray_prepares_and_validates_a_cluster_launcher_file():
+    from cluster.definitions.cluster_config import load_cluster_config
+    from tests.conftest import PROJECT_ROOT
+
+    config = load_cluster_config(PROJECT_ROOT / "cluster" / "gcp-gpu.yaml")
+    prepared = private_apis.prepare_and_validate_cluster(copy.deepcopy(config))
+    assert prepared["cluster_name"] == config["cluster_name"] and "available_node_types" in prepared
+    broken = {**copy.deepcopy(config), "max_workers": "many"}
+    with pytest.raises(Exception, match="max_workers|many"):
+        private_apis.prepare_and_validate_cluster(broken)
