@@ -32,12 +32,12 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, read_write  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-from cluster.job_configs import SweepError, SweepRefused  # noqa: E402
-from cluster.storage import StorageError  # noqa: E402
-from cluster.storage.session import JobUploads  # noqa: E402
-from cluster.submit import SubmitError  # noqa: E402
-from cluster.trial_context import current_trial, report_epoch  # noqa: E402
-from cluster.watch import watch_line  # noqa: E402
+from cluster.launcher.job_configs import SweepError, SweepRefused  # noqa: E402
+from cluster.launcher.trial_context import current_trial, report_epoch  # noqa: E402
+from cluster.results.session import JobUploads  # noqa: E402
+from cluster.results.watch import watch_line  # noqa: E402
+from cluster.store import StorageError  # noqa: E402
+from cluster.submission.submit import SubmitError  # noqa: E402
 from trainers.console import hide_tensorflow_startup_lines  # noqa: E402
 from trainers.job_files import BEST_CHECKPOINT, METRICS, TENSORBOARD, newest_usable_state  # noqa: E402
 from trainers.schema import (  # noqa: E402
@@ -208,17 +208,17 @@ def main(cfg: DictConfig) -> dict:
 if __name__ == "__main__":
     # Subcommands are dispatched before Hydra parses argv.
     if sys.argv[1:2] == ["tensorboard"]:
-        from cluster.watch import main as tensorboard_main
+        from cluster.results.watch import main as tensorboard_main
 
         tensorboard_main(sys.argv[2:])
     if sys.argv[1:2] == ["pull"]:
-        from cluster.pull import main as pull_main
+        from cluster.results.pull import main as pull_main
 
         hide_tensorflow_startup_lines()  # pull loads each model it installs
 
         sys.exit(pull_main(sys.argv[2:]))
     if sys.argv[1:2] == ["jobs"]:
-        from cluster.jobs_cli import main as jobs_main
+        from cluster.submission.jobs_cli import main as jobs_main
 
         sys.exit(jobs_main(sys.argv[2:]))
     run_explaining_config_errors(main)

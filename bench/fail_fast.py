@@ -1,6 +1,6 @@
 """How long a user waits to be told no, and what the epoch hook costs while the store is down: durations the
-tests check only by behaviour (tests/cluster/test_bad_input.py, tests/storage/test_launch_storage.py,
-tests/storage/test_uploader.py), measured here instead.
+tests check only by behaviour (tests/launcher/test_bad_input.py, tests/results/test_launch_storage.py,
+tests/results/test_uploader.py), measured here instead.
 
     python bench/fail_fast.py                  # 5 runs of each figure (about 2 minutes on 2 cores)
     python bench/fail_fast.py --runs 3 --only no_credentials epoch_hook
@@ -48,7 +48,7 @@ JOB = ["data.max_train_samples=200", "trainer.epochs=2", "storage.uri=null"]
 TIMED_PREFLIGHT = (
     "import time\n"
     "import google.auth, google.cloud.storage\n"
-    "from cluster.storage import preflight, StorageError\n"
+    "from cluster.store import preflight, StorageError\n"
     "t = time.perf_counter()\n"
     "try:\n    preflight('gs://my-bucket/exp')\nexcept StorageError:\n    print(time.perf_counter() - t)\n"
 )
@@ -100,13 +100,13 @@ def bad_override(scratch: Path) -> float:
 def epoch_hook(scratch: Path, epochs: int = 20) -> list[float]:
     import logging
 
-    from cluster.storage import open_store
-    from cluster.storage.uploader import TrialUploader
+    from cluster.results.uploader import TrialUploader
+    from cluster.store import open_store
     from tests.gcs_emulator import FakeGCS
-    from tests.storage.jobdir import JobFolder
+    from tests.results.jobdir import JobFolder
 
     run_dir = Path(tempfile.mkdtemp(dir=scratch))
-    logging.getLogger("cluster.storage").setLevel(logging.CRITICAL)  # its upload failures are expected here
+    logging.getLogger("cluster.store").setLevel(logging.CRITICAL)  # its upload failures are expected here
     server = FakeGCS(run_dir, backend="filesystem")
     server.start()
     try:

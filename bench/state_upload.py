@@ -100,7 +100,7 @@ def main() -> None:
             ratios.append(pair["bucket"]["median_epoch_s"] / pair["none"]["median_epoch_s"])
             pairs.append(pair)
             log(f"pair {index}: bucket {pair['bucket']['median_epoch_s']:.2f} s/epoch, none {pair['none']['median_epoch_s']:.2f} s/epoch")
-        from cluster.storage import open_store
+        from cluster.store import open_store
 
         sizes = [info.size for info in open_store(bucket_uri).list("") if info.key.endswith(f"/{STATE_MODEL}")]
         summary = {

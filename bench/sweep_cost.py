@@ -16,7 +16,7 @@ Two figures per size, medians with min and max over runs:
                           the same configs: the trial's resource request (Tune asks when it creates the trial),
                           its description for the progress view, its folder and overrides for the leaderboard row
                           (its full config is built only if something reads the JobReturn's cfg).
-  check_s                 composing and checking all N jobs before launch (cluster/job_catalog.py), in process.
+  check_s                 composing and checking all N jobs before launch (cluster/launcher/job_catalog.py), in process.
   compose_per_job_s       for scale: one full Hydra composition of a job (what checking cost per job before).
 
 With --baseline-ref REF (a commit of this repository, extracted under --out), each run also times REF's
@@ -102,8 +102,8 @@ def in_process(size: int) -> dict:
     from hydra.core.utils import filter_overrides
     from omegaconf import OmegaConf
 
-    from cluster.job_catalog import JobCatalog
-    from cluster.job_configs import compose_job
+    from cluster.launcher.job_catalog import JobCatalog
+    from cluster.launcher.job_configs import compose_job
     from trainers.schema import register_schemas
 
     register_schemas()

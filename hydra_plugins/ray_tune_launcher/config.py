@@ -55,7 +55,7 @@ class RayTuneLauncherConf:
     max_failures: int = 2
     # Tune's console progress view: 0 silent, 1 status updates, 2 also every reported epoch.
     verbose: int = 1
-    # The metric trials report (cluster.trial_context.report_epoch) and the leaderboard ranks by; null:
+    # The metric trials report (cluster.launcher.trial_context.report_epoch) and the leaderboard ranks by; null:
     # trials are not compared (a scheduler needs one).
     metric: Optional[str] = None
     mode: Mode = Mode.auto

@@ -26,7 +26,7 @@ class RayTuneLauncher(Launcher):
         self.task_function = task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from cluster.sweep_pipeline import run_sweep
-        from cluster.sweep_spec import grid_spec
+        from cluster.launcher.sweep_pipeline import run_sweep
+        from cluster.launcher.sweep_spec import grid_spec
 
         return run_sweep(self, grid_spec(job_overrides, initial_job_idx))

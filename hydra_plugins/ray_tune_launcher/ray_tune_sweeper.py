@@ -1,7 +1,7 @@
 """Hydra's sweep syntax on Ray Tune. Without a search asked for, `-m` is Hydra's own grid (comma lists, range()
 and choice() enumerate every value). A search (hydra.sweeper.num_samples, an interval(), a searcher or a
 scheduler) samples interval(), tag(log, interval()), choice() and range() with Tune, comma lists staying grid
-dimensions. Cheap to import: the work happens in cluster.sweep_spec and cluster.sweep_pipeline."""
+dimensions. Cheap to import: the work happens in cluster.launcher.sweep_spec and cluster.launcher.sweep_pipeline."""
 
 from __future__ import annotations
 
@@ -32,26 +32,26 @@ class RayTuneSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         # Hydra composes every job here (~0.2 s each); the ray_tune launcher checks them all itself, composing
-        # once per combination of config-group choices (cluster/job_catalog.py). Other launchers keep Hydra's check.
+        # once per combination of config-group choices (cluster/launcher/job_catalog.py). Other launchers keep Hydra's check.
         if not self._runs_on_ray_tune():
             super().validate_batch_is_legal(batch)
 
     def sweep(self, arguments: List[str]) -> Any:
-        from cluster.search_space import asks_for_search
-        from cluster.submit import submission_address
+        from cluster.launcher.search_space import asks_for_search
+        from cluster.submission.submit import submission_address
 
         search = asks_for_search(arguments, self.num_samples, self.search_alg, self.scheduler)
         address = submission_address(getattr(self.launcher, "settings", {}).get("submit"))
         if address is not None:  # from outside the cluster: the whole sweep becomes one Ray job there
-            from cluster.submit import submit_sweep
+            from cluster.submission.submit import submit_sweep
 
             return submit_sweep(self.launcher, list(arguments), address, self.max_batch_size, search=search)
 
         if not search:
             return super().sweep(arguments)  # Hydra's grid expansion, then our launcher
 
-        from cluster.sweep_pipeline import run_sweep
-        from cluster.sweep_spec import SearchSettings, search_spec
+        from cluster.launcher.sweep_pipeline import run_sweep
+        from cluster.launcher.sweep_spec import SearchSettings, search_spec
 
         if not self._runs_on_ray_tune():
             raise ValueError("Searches (num_samples, interval(), a searcher or a scheduler) need hydra/launcher=ray_tune.")
