@@ -29,9 +29,10 @@ from uuid import uuid4
 
 from trainers.job_files import BEST_CHECKPOINT
 
-from cluster.store import IntegrityError, StorageError, UnsafePath, layout, open_store, parse_uri
-from cluster.store.base import Store
+from cluster.results import layout
 from cluster.results.manifest import list_sweeps, read_sweep
+from cluster.store import IntegrityError, StorageError, UnsafePath, open_store, parse_uri
+from cluster.store.base import Store
 
 MODEL_FILE = BEST_CHECKPOINT.name
 
