@@ -2,8 +2,8 @@
 tests check only by behaviour (tests/launcher/test_bad_input.py, tests/results/test_launch_storage.py,
 tests/results/test_uploader.py), measured here instead.
 
-    python bench/fail_fast.py                  # 5 runs of each figure (about 2 minutes on 2 cores)
-    python bench/fail_fast.py --runs 3 --only no_credentials epoch_hook
+    python -m bench.fail_fast                  # 5 runs of each figure (about 2 minutes on 2 cores)
+    python -m bench.fail_fast --runs 3 --only no_credentials epoch_hook
 
 Each figure is the median with min and max over runs (and the values); the last line printed is one JSON object:
 
@@ -29,19 +29,12 @@ import os
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(ROOT))
-
-from run import PYTHON, log, stats  # noqa: E402
-
-from tests import ports  # noqa: E402
+from bench.run import PYTHON, ROOT, log, stats
+from tests import ports
 
 FIGURES = ("no_credentials", "unreachable_address", "bad_override", "epoch_hook")
 JOB = ["data.max_train_samples=200", "trainer.epochs=2", "storage.uri=null"]
@@ -129,7 +122,8 @@ def epoch_hook(scratch: Path, epochs: int = 20) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="how long refusals take, and the epoch hook with the store down")
+    parser = argparse.ArgumentParser(prog="python -m bench.fail_fast",
+                                     description="how long refusals take, and the epoch hook with the store down")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", nargs="*", choices=FIGURES, default=list(FIGURES))
     args = parser.parse_args()

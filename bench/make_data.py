@@ -7,7 +7,7 @@ its digits in a 20x20 box, shifted by up to 2 pixels either way, and given a lit
 training images come from the first 1,500 scikit-learn digits and the test images from the other 297,
 so no test image is a shifted copy of a training digit.
 
-    python bench/make_data.py bench/.data/mnist_like.npz
+    python -m bench.make_data bench/.data/mnist_like.npz
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def make(path: str | Path, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.make_data", description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default=str(Path(__file__).parent / ".data" / "mnist_like.npz"))
     parser.add_argument("--num-train", type=int, default=NUM_TRAIN)
     parser.add_argument("--num-test", type=int, default=NUM_TEST)

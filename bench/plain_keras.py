@@ -1,6 +1,6 @@
 """The baseline: the seed tutorials' MNIST CNN trained with plain `model.fit` on numpy arrays.
 
-    python bench/plain_keras.py bench/.data/mnist_like.npz --epochs 4
+    python -m bench.plain_keras bench/.data/mnist_like.npz --epochs 4
 
 What a user writes without the launcher: load the .npz, scale to 0..1, Conv2D 32/64/128 (3x3, relu, 'same'
 padding as the launcher's cnn builder uses) each followed by 2x2 max pooling, Flatten, Dense 128 relu,
@@ -90,7 +90,8 @@ def build_model() -> keras.Model:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Plain Keras baseline for bench/run.py")
+    parser = argparse.ArgumentParser(prog="python -m bench.plain_keras",
+                                     description="Plain Keras baseline for bench/run.py")
     parser.add_argument("data", help=".npz with x_train, y_train, x_test, y_test (MNIST layout)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128, help="per replica")

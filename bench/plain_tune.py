@@ -1,8 +1,8 @@
 """The baseline for the ASHA figure: Ray Tune's own ASHA against FIFO, with a plain Keras trainable and nothing
 of the launcher (no Hydra, no trainers/, no cluster/).
 
-    python bench/plain_tune.py --scheduler asha --seed 0 --samples 8 --epochs 20
-    python bench/plain_tune.py --scheduler fifo --seed 0 --samples 8 --epochs 20
+    python -m bench.plain_tune --scheduler asha --seed 0 --samples 8 --epochs 20
+    python -m bench.plain_tune --scheduler fifo --seed 0 --samples 8 --epochs 20
 
 What a Ray Tune user writes: a function trainable that trains the launcher's `model=cnn` on scikit-learn's digits
 (Conv2D 32 and 64, 3x3 'same', relu, 2x2 max pooling; Flatten; Dense 128 relu; Dropout 0.3; Dense 10 softmax;
@@ -56,7 +56,7 @@ def train(config: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.plain_tune", description=__doc__.split("\n")[0])
     parser.add_argument("--scheduler", choices=["asha", "fifo"], required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=8)

@@ -1,7 +1,7 @@
 """Benchmarks: `launch.py` against a plain Keras script, and Ray sweeps against the same jobs run one by one.
 
-    python bench/run.py            # full: 60,000 MNIST-shaped samples, 3 epochs, 3 runs per side, 2 sweep repeats (~17 min idle on 2 cores)
-    python bench/run.py --quick    # smoke: 4,096 samples, 2 epochs, 1 run of each figure (~3 min)
+    python -m bench.run            # full: 60,000 MNIST-shaped samples, 3 epochs, 3 runs per side, 2 sweep repeats (~17 min idle on 2 cores)
+    python -m bench.run --quick    # smoke: 4,096 samples, 2 epochs, 1 run of each figure (~3 min)
 
 Everything runs as subprocesses, the way a user runs them, alternating sides run by run so drift in the
 machine's load hits both. The last line printed is one JSON object:
@@ -210,7 +210,7 @@ def load_average() -> list[float]:
 
 # ---------------------------------------------------------------- trainer vs plain
 def plain_run(data: Path, args, precision: str, run_dir: Path, env: dict) -> dict:
-    cmd = [PYTHON, str(BENCH / "plain_keras.py"), str(data), "--epochs", str(args.epochs), "--precision", precision]
+    cmd = [PYTHON, "-m", "bench.plain_keras", str(data), "--epochs", str(args.epochs), "--precision", precision]
     measured = run_measured(cmd, run_dir / "plain.log", env)
     result = last_json_line(run_dir / "plain.log")
     return {
@@ -421,7 +421,8 @@ def asha_vs_full(args, out_dir: Path, env: dict) -> dict:
 
 # ---------------------------------------------------------------- main
 def main() -> None:
-    parser = argparse.ArgumentParser(description="launch.py vs plain Keras, Ray sweep vs sequential jobs")
+    parser = argparse.ArgumentParser(prog="python -m bench.run",
+                                     description="launch.py vs plain Keras, Ray sweep vs sequential jobs")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4,096 samples, 2 epochs, 1 run per figure")
     parser.add_argument("--runs", type=int, help="runs per side (default 3; quick 1)")
     parser.add_argument("--epochs", type=int, help="epochs per training run (default 3; quick 2)")
@@ -458,8 +459,7 @@ def main() -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     args.tree, revision = launcher_tree(args.git_ref, out_dir)
 
-    sys.path.insert(0, str(BENCH))
-    from make_data import make
+    from bench.make_data import make
 
     num_test = 10_000 if args.num_train >= 60_000 else max(1_000, args.num_train // 6)
     data = make(BENCH / ".data" / f"mnist_like_{args.num_train}.npz", args.num_train, num_test)

@@ -1,10 +1,10 @@
 """What each search buys on the same budget (issue 14, item 6), side by side in one run, several seeds.
 Opt-in (`bench/run.py` does not run them): with three seeds on 2 cores, asha about 13 minutes, pbt 5, optuna about 20.
 
-    python bench/search_figures.py asha   --seeds 0 1 2 --samples 8 --epochs 20  # ASHA vs the same search run in full
-    python bench/search_figures.py optuna --seeds 0 1 2 --samples 24 --epochs 4  # Optuna TPE vs random search
-    python bench/search_figures.py pbt    --seeds 0 1 2 --samples 4 --epochs 12 --overrides resources.cpus=0.5  # PBT vs fixed lr (whole population at once)
-    python bench/search_figures.py asha --quick                                   # smoke: 1 seed, small sizes
+    python -m bench.search_figures asha   --seeds 0 1 2 --samples 8 --epochs 20  # ASHA vs the same search run in full
+    python -m bench.search_figures optuna --seeds 0 1 2 --samples 24 --epochs 4  # Optuna TPE vs random search
+    python -m bench.search_figures pbt    --seeds 0 1 2 --samples 4 --epochs 12 --overrides resources.cpus=0.5  # PBT vs fixed lr (whole population at once)
+    python -m bench.search_figures asha --quick                                   # smoke: 1 seed, small sizes
 
 asha    The same seeded random search (lr log-uniform) run to the end (FIFO) and with ASHA (hparams_search=asha):
         wall time of each, full/ASHA ratio, and the best val_loss each reached. Same seed = same trials.
@@ -75,7 +75,7 @@ def run_plain_tune(scheduler: str, seed: int, args, run_dir: Path) -> dict:
     log = run_dir.with_suffix(".log")
     started = time.time()
     with open(log, "w") as out:
-        code = subprocess.run([sys.executable, "bench/plain_tune.py", "--scheduler", scheduler, "--seed", str(seed),
+        code = subprocess.run([sys.executable, "-m", "bench.plain_tune", "--scheduler", scheduler, "--seed", str(seed),
                                "--samples", str(args.samples), "--epochs", str(args.epochs), "--storage", str(run_dir)],
                               cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
     wall = time.time() - started
@@ -103,7 +103,7 @@ def sides(figure: str, args) -> dict[str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.search_figures", description=__doc__.split("\n")[0])
     parser.add_argument("figure", choices=["asha", "optuna", "pbt"])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, help="trials per search (asha 8, optuna 24, pbt 4)")

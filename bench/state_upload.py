@@ -1,7 +1,7 @@
 """What uploading the resumable state after every epoch costs: epoch time with a bucket against without.
 
-    python bench/state_upload.py                 # 4 pairs x 6 epochs of the tutorial CNN on 20,000 samples (~12 min on 2 cores)
-    python bench/state_upload.py --pairs 1 --epochs 3 --num-train 4096   # smoke (~2 min)
+    python -m bench.state_upload                 # 4 pairs x 6 epochs of the tutorial CNN on 20,000 samples (~12 min on 2 cores)
+    python -m bench.state_upload --pairs 1 --epochs 3 --num-train 4096   # smoke (~2 min)
 
 Both sides run `launch.py experiment=bench_mnist` (241,546 parameters; a state of about 2.9 MB with Adam's
 moments) on the same offline MNIST-shaped file; one with `storage.uri=gs://...` on a local GCS emulator
@@ -22,19 +22,23 @@ import json
 import os
 import shlex
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(ROOT))
-
-from run import PYTHON, choose_precision, cpu_flags, load_average, log, machine_info, run_measured, stats  # noqa: E402
-
-from trainers.job_files import STATE_MODEL, TENSORBOARD  # noqa: E402
+from bench.run import (
+    BENCH,
+    PYTHON,
+    ROOT,
+    choose_precision,
+    cpu_flags,
+    load_average,
+    log,
+    machine_info,
+    run_measured,
+    stats,
+)
+from trainers.job_files import STATE_MODEL, TENSORBOARD
 
 
 def epoch_seconds(tensorboard_dir: Path) -> list[float]:
@@ -64,7 +68,8 @@ def run_side(side: str, data: Path, args, precision: str, run_dir: Path, env: di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="epoch time with the state uploaded to a bucket every epoch vs without")
+    parser = argparse.ArgumentParser(prog="python -m bench.state_upload",
+                                     description="epoch time with the state uploaded to a bucket every epoch vs without")
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--num-train", type=int, default=20_000)
@@ -73,8 +78,7 @@ def main() -> None:
     if args.epochs < 3:
         parser.error("--epochs must be at least 3: the first epoch is not counted and a ratio needs two")
 
-    from make_data import make
-
+    from bench.make_data import make
     from tests.gcs_emulator import FakeGCS
 
     out_dir = args.out or BENCH / "runs" / time.strftime("state-upload-%Y%m%d-%H%M%S")

@@ -1,8 +1,8 @@
 """What a sweep costs the driver against its size (issue 14, item 5): 8, 128 and 1,000 jobs.
 
-    python bench/sweep_cost.py                       # sizes 8 128 1000, 3 runs each (about 4 min on 2 cores)
-    python bench/sweep_cost.py --sizes 8 128 --runs 2
-    python bench/sweep_cost.py --sizes 128 1000 --runs 4 --baseline-ref 30eca02   # against an older commit
+    python -m bench.sweep_cost                       # sizes 8 128 1000, 3 runs each (about 4 min on 2 cores)
+    python -m bench.sweep_cost --sizes 8 128 --runs 2
+    python -m bench.sweep_cost --sizes 128 1000 --runs 4 --baseline-ref 30eca02   # against an older commit
 
 Two figures per size, medians with min and max over runs:
 
@@ -38,7 +38,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 JOB = ["model=cnn,mlp", "data.max_train_samples=200", "trainer.epochs=1", "storage.uri=null", "trainer.verbose=0"]
 
 
@@ -135,7 +134,7 @@ def in_process(size: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.sweep_cost", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[8, 128, 1000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "runs" / time.strftime("%Y%m%d-%H%M%S-cost"))
@@ -143,8 +142,7 @@ def main() -> None:
                         help="a commit of this repository, timed side by side (alternating) on the same sweeps")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(ROOT / "bench"))
-    from run import launcher_tree, machine_info
+    from bench.run import launcher_tree, machine_info
 
     baseline, baseline_commit = launcher_tree(args.baseline_ref, args.out) if args.baseline_ref else (None, None)
     results: dict = {"machine": machine_info(dict(os.environ)), "load_average_start": os.getloadavg(),

@@ -4,7 +4,6 @@ trainers/models.py."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -15,25 +14,19 @@ ROOT = Path(__file__).resolve().parents[2]
 register_schemas()
 
 
-def _plain_module():
-    spec = importlib.util.spec_from_file_location("plain_keras", ROOT / "bench" / "plain_keras.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_experiment_builds_the_plain_scripts_model():
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["experiment=bench_mnist", "data.path=/tmp/mnist.npz"])
     validate(cfg)
     assert (cfg.model.name, cfg.data.name, cfg.trainer.batch_size) == ("cnn", "mnist", 128)
 
+    from bench.plain_keras import build_model as build_plain_model
     from trainers.models import build_model
     from trainers.pipeline import DataSpec
 
     spec = DataSpec((28, 28, 1), "image", "multiclass", 10, 0, 54_000)
     launcher_model = build_model(cfg.model, spec)
-    plain_model = _plain_module().build_model()
+    plain_model = build_plain_model()
 
     def shapes(model):
         kept = ("Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout")

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark runner: `bench/run.py --quick` end to end (a minute or two on 2 cores).
+"""Smoke test of the benchmark runner: `python -m bench.run --quick` end to end (a minute or two on 2 cores).
 
 Marked slow: benchmarks are not part of the default test command. Run with `pytest -m slow tests/bench`.
 """
@@ -22,7 +22,7 @@ def test_quick_benchmark_prints_every_figure_last(tmp_path):
     the run's folder, refused the second `pair1/launch` once `pair0/launch` held the name: the default
     `bench/run.py` failed at its second pair)."""
     out = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--runs", "2", "--num-train", "1024", "--skip", "sweep", "asha",
+        [sys.executable, "-m", "bench.run", "--quick", "--runs", "2", "--num-train", "1024", "--skip", "sweep", "asha",
          "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
