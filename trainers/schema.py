@@ -499,8 +499,22 @@ class JobConfig:
 
 
 def register_schemas() -> None:
-    """Store the schemas in Hydra's ConfigStore; config files name them in their defaults lists."""
+    """Store the schemas in Hydra's ConfigStore, where config files name them in their defaults lists, and
+    register the `raylaunch_mode` resolver (`resolve_mode`) the config's `hydra.launcher.mode` calls.
+
+    Call it before composing a config, as often as you like: launch.py and tests call it at import.
+
+    Example:
+        >>> register_schemas()
+        >>> with initialize_config_dir(config_dir="/path/to/conf", version_base="1.3"):
+        ...     cfg = compose("config", overrides=["metric=val_accuracy"], return_hydra_config=True)
+        >>> cfg.hydra.launcher.mode
+        <Mode.max: 'max'>
+    """
     from hydra.core.config_store import ConfigStore
+
+    # replace=True: a second call re-registers the same function instead of raising.
+    OmegaConf.register_new_resolver(MODE_RESOLVER, resolve_mode, replace=True)
 
     store = ConfigStore.instance()
     store.store(name="job_schema", node=JobConfig)
@@ -526,8 +540,25 @@ def planned_epochs(cfg: DictConfig) -> int:
     return int(cfg.trainer.epochs) + int(fine_tune or 0)
 
 
+# The resolver through which the config hands the launcher a resolved mode:
+# `hydra.launcher.mode: ${raylaunch_mode:${metric},${mode}}` (registered by `register_schemas`).
+MODE_RESOLVER = "raylaunch_mode"
+
+
 def resolve_mode(metric: str, mode: str) -> str:
-    """Keras' rule for mode=auto: maximise accuracy-like metrics, minimise everything else."""
+    """Keras' rule for mode=auto: maximise accuracy-like metrics, minimise everything else.
+
+    The one place this rule is written: jobs call it, and the launcher receives its answer through the
+    `raylaunch_mode` resolver.
+
+    Args:
+        metric: the monitored metric's name, e.g. `val_accuracy`.
+        mode: `auto`, `min` or `max`; `min` and `max` pass through.
+
+    Example:
+        >>> resolve_mode("val_accuracy", "auto"), resolve_mode("val_loss", "auto"), resolve_mode("val_loss", "max")
+        ('max', 'min', 'max')
+    """
     if mode != "auto":
         return str(mode)
     maximised = ("acc", "auc", "precision", "recall", "f1")
