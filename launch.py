@@ -8,7 +8,8 @@
     python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)
     python launch.py storage.uri=gs://my-bucket/exp    # also copy results to a bucket while training
     python launch.py pull --list results               # sweeps in a store; `pull --help` for downloads
-    python launch.py -m ... storage.uri=gs://B/exp hydra.launcher.submit=http://127.0.0.1:8265   # a sweep on a Ray cluster
+    python launch.py -m ... storage.uri=gs://B/exp hydra.launcher.submit=http://127.0.0.1:8265
+                                                       # a sweep on a Ray cluster
     python launch.py jobs                              # submitted sweeps: list, logs --follow, stop
 
 Each job writes to its Hydra output folder: resolved_config.yaml, metrics.json, tensorboard/,
@@ -168,7 +169,8 @@ def main(cfg: DictConfig) -> dict:
         # by the sweep: it must not be replaced by this trial's own older state from the store.
         inherited = trial.inherited if trial else None
         uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode),
-                                   resume=cfg.trainer.resume and not inherited, sweep_id=trial.sweep_id if trial else None)
+                                   resume=cfg.trainer.resume and not inherited,
+                                   sweep_id=trial.sweep_id if trial else None)
         if hydra_cfg.mode == RunMode.RUN:  # once every check passed; a sweep prints one line for all its trials
             print(watch_line(output_dir), flush=True)
             hide_tensorflow_startup_lines()  # a trial's log keeps them

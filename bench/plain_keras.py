@@ -108,7 +108,8 @@ def main() -> None:
 
     with strategy.scope():
         model = build_model()
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
     if args.summary:
         model.summary()
         print(json.dumps({"params": model.count_params()}))

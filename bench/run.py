@@ -1,6 +1,7 @@
 """Benchmarks: `launch.py` against a plain Keras script, and Ray sweeps against the same jobs run one by one.
 
-    python -m bench.run            # full: 60,000 MNIST-shaped samples, 3 epochs, 3 runs per side, 2 sweep repeats (~17 min idle on 2 cores)
+    python -m bench.run            # full: 60,000 MNIST-shaped samples, 3 epochs, 3 runs per side, 2 sweep repeats
+                                   # (~17 min idle on 2 cores)
     python -m bench.run --quick    # smoke: 4,096 samples, 2 epochs, 1 run of each figure (~3 min)
 
 Everything runs as subprocesses, the way a user runs them, alternating sides run by run so drift in the
@@ -158,7 +159,8 @@ def probe_tensorflow(env: dict) -> dict:
         "import json, keras, tensorflow as tf\n"
         "gpus = tf.config.list_physical_devices('GPU')\n"
         "details = [tf.config.experimental.get_device_details(g) for g in gpus]\n"
-        "print(json.dumps({'tensorflow': tf.__version__, 'keras': keras.__version__, 'gpus': [{'name': d.get('device_name', g.name), "
+        "print(json.dumps({'tensorflow': tf.__version__, 'keras': keras.__version__, "
+        "'gpus': [{'name': d.get('device_name', g.name), "
         "'compute_capability': d.get('compute_capability')} for g, d in zip(gpus, details)]}))\n"
     )
     out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -433,7 +435,8 @@ def main() -> None:
                         help="extra Hydra overrides for the launch.py side, e.g. trainer.deterministic=false")
     parser.add_argument("--sweep-runs", type=int, help="repeats of the sweep comparisons (default 2; quick 1)")
     parser.add_argument("--sweep-epochs", type=int, help="epochs per sweep job (default 2)")
-    parser.add_argument("--asha-samples", type=int, help="sampled lr values per model in the ASHA comparison (default 3; quick 2)")
+    parser.add_argument("--asha-samples", type=int,
+                        help="sampled lr values per model in the ASHA comparison (default 3; quick 2)")
     parser.add_argument("--asha-epochs", type=int, help="epochs per trial in the ASHA comparison (default 5; quick 3)")
     parser.add_argument("--sweep-overrides", nargs="*", default=[], help="extra overrides for every sweep job")
     parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "sweep", "asha"],
@@ -471,7 +474,8 @@ def main() -> None:
 
     load_start = load_average()
     figures: dict = {}
-    details: dict = {"machine": info, "data": str(data), "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    details: dict = {"machine": info, "data": str(data),
+                     "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     if "throughput" not in args.skip:
         throughput_figures, rounds = trainer_vs_plain(data, args, precision, out_dir, env)
         figures.update(throughput_figures)
@@ -480,7 +484,8 @@ def main() -> None:
         for key in ("trainer_vs_plain_throughput", "startup_overhead_s", "peak_rss_ratio"):
             figures[key] = {"not_measured": "skipped with --skip throughput"}
     (out_dir / "partial.json").write_text(json.dumps(figures, indent=1))
-    for key, part, measure in (("ray_sweep_vs_sequential", "sweep", sweep_vs_sequential), ("asha_vs_full", "asha", asha_vs_full)):
+    for key, part, measure in (("ray_sweep_vs_sequential", "sweep", sweep_vs_sequential),
+                               ("asha_vs_full", "asha", asha_vs_full)):
         if part in args.skip:
             figures[key] = {"not_measured": f"skipped with --skip {part}"}
             continue
@@ -493,7 +498,8 @@ def main() -> None:
 
     summary = {
         key: figures[key]
-        for key in ("trainer_vs_plain_throughput", "startup_overhead_s", "ray_sweep_vs_sequential", "asha_vs_full", "peak_rss_ratio")
+        for key in ("trainer_vs_plain_throughput", "startup_overhead_s", "ray_sweep_vs_sequential", "asha_vs_full",
+                    "peak_rss_ratio")
     }
     summary["conditions"] = {
         "quick": args.quick,

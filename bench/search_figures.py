@@ -3,7 +3,8 @@ Opt-in (`bench/run.py` does not run them): with three seeds on 2 cores, asha abo
 
     python -m bench.search_figures asha   --seeds 0 1 2 --samples 8 --epochs 20  # ASHA vs the same search run in full
     python -m bench.search_figures optuna --seeds 0 1 2 --samples 24 --epochs 4  # Optuna TPE vs random search
-    python -m bench.search_figures pbt    --seeds 0 1 2 --samples 4 --epochs 12 --overrides resources.cpus=0.5  # PBT vs fixed lr (whole population at once)
+    python -m bench.search_figures pbt    --seeds 0 1 2 --samples 4 --epochs 12 --overrides resources.cpus=0.5
+                                          # PBT vs fixed lr (whole population at once)
     python -m bench.search_figures asha --quick                                   # smoke: 1 seed, small sizes
 
 asha    The same seeded random search (lr log-uniform) run to the end (FIFO) and with ASHA (hparams_search=asha):
@@ -49,7 +50,8 @@ def run_sweep(arguments: list[str], sweep_dir: Path) -> dict:
     started = time.time()
     with open(log, "w") as out:
         code = subprocess.run([sys.executable, "launch.py", "-m", *arguments, f"hydra.sweep.dir={sweep_dir}"],
-                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
+                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
     wall = time.time() - started
     if code != 0:
         raise RuntimeError(f"sweep failed ({code}); see {log}")
@@ -77,7 +79,8 @@ def run_plain_tune(scheduler: str, seed: int, args, run_dir: Path) -> dict:
     with open(log, "w") as out:
         code = subprocess.run([sys.executable, "-m", "bench.plain_tune", "--scheduler", scheduler, "--seed", str(seed),
                                "--samples", str(args.samples), "--epochs", str(args.epochs), "--storage", str(run_dir)],
-                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
+                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
     wall = time.time() - started
     if code != 0:
         raise RuntimeError(f"plain Tune run failed ({code}); see {log}")
@@ -108,7 +111,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, help="trials per search (asha 8, optuna 24, pbt 4)")
     parser.add_argument("--epochs", type=int, help="epochs per trial (asha 20, optuna 4, pbt 12)")
-    parser.add_argument("--overrides", nargs="*", default=[], help="extra overrides for both sides, e.g. data.max_train_samples=600")
+    parser.add_argument("--overrides", nargs="*", default=[],
+                        help="extra overrides for both sides, e.g. data.max_train_samples=600")
     parser.add_argument("--quick", action="store_true", help="smoke: seed 0 only, small sizes")
     parser.add_argument("--no-plain-tune", action="store_true", help="asha: leave out the plain Ray Tune baseline")
     args = parser.parse_args()
@@ -138,13 +142,15 @@ def main() -> None:
                       "epochs_run": stats([run[name]["epochs_run"] for run in runs])} for name in names}
     summary["ratio_wall_s"] = stats([run[names[0]]["wall_s"] / run[names[1]]["wall_s"] for run in runs])
     if "tune_fifo" in names:  # Tune's own gain, and the launcher's gain over it (1.0: the launcher adds nothing)
-        summary["ratio_wall_s_plain_tune"] = stats([run["tune_fifo"]["wall_s"] / run["tune_asha"]["wall_s"] for run in runs])
+        summary["ratio_wall_s_plain_tune"] = stats([run["tune_fifo"]["wall_s"] / run["tune_asha"]["wall_s"]
+                                                    for run in runs])
         summary["gain_launcher_over_plain_tune"] = stats([
             (run["full"]["wall_s"] / run["asha"]["wall_s"]) / (run["tune_fifo"]["wall_s"] / run["tune_asha"]["wall_s"])
             for run in runs])
     if args.figure == "optuna":
         summary["best_after_n_trials_median"] = {
-            name: [statistics.median(run[name]["best_after_each_trial"][n] for run in runs) for n in range(args.samples)]
+            name: [statistics.median(run[name]["best_after_each_trial"][n] for run in runs)
+                   for n in range(args.samples)]
             for name in names}
     summary["conditions"] = {"figure": args.figure, "seeds": args.seeds, "samples": args.samples, "epochs": args.epochs,
                              "overrides": args.overrides, "cpu_count": os.cpu_count()}

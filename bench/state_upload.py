@@ -1,6 +1,7 @@
 """What uploading the resumable state after every epoch costs: epoch time with a bucket against without.
 
-    python -m bench.state_upload                 # 4 pairs x 6 epochs of the tutorial CNN on 20,000 samples (~12 min on 2 cores)
+    python -m bench.state_upload                 # 4 pairs x 6 epochs of the tutorial CNN on 20,000 samples
+                                                 # (~12 min on 2 cores)
     python -m bench.state_upload --pairs 1 --epochs 3 --num-train 4096   # smoke (~2 min)
 
 Both sides run `launch.py experiment=bench_mnist` (241,546 parameters; a state of about 2.9 MB with Adam's
@@ -57,19 +58,22 @@ def run_side(side: str, data: Path, args, precision: str, run_dir: Path, env: di
     job_dir = run_dir / side
     store = f"storage.uri={bucket_uri}/{run_dir.name}-{side}" if side == "bucket" else "storage.uri=null"
     cmd = [PYTHON, "launch.py", "experiment=bench_mnist", f"data.path={data}", f"trainer.epochs={args.epochs}",
-           f"precision={precision}", "trainer.callbacks.early_stopping.enabled=false", store, f"hydra.run.dir={job_dir}"]
+           f"precision={precision}", "trainer.callbacks.early_stopping.enabled=false", store,
+           f"hydra.run.dir={job_dir}"]
     measured = run_measured(cmd, run_dir / f"{side}.log", env, cwd=ROOT)
     seconds = epoch_seconds(job_dir / TENSORBOARD)
     result = {"command": shlex.join(cmd), "wall_s": measured["wall_s"], "epoch_seconds": seconds,
               "median_epoch_s": statistics.median(seconds)}
     if side == "bucket":
-        result["uploads"] = [line.strip() for line in (run_dir / f"{side}.log").read_text().splitlines() if "uploaded:" in line]
+        result["uploads"] = [line.strip() for line in (run_dir / f"{side}.log").read_text().splitlines()
+                             if "uploaded:" in line]
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.state_upload",
-                                     description="epoch time with the state uploaded to a bucket every epoch vs without")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.state_upload",
+        description="epoch time with the state uploaded to a bucket every epoch vs without")
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--num-train", type=int, default=20_000)
@@ -103,15 +107,17 @@ def main() -> None:
                 pair[side] = run_side(side, data, args, precision, run_dir, env, bucket_uri)
             ratios.append(pair["bucket"]["median_epoch_s"] / pair["none"]["median_epoch_s"])
             pairs.append(pair)
-            log(f"pair {index}: bucket {pair['bucket']['median_epoch_s']:.2f} s/epoch, none {pair['none']['median_epoch_s']:.2f} s/epoch")
+            log(f"pair {index}: bucket {pair['bucket']['median_epoch_s']:.2f} s/epoch, "
+                f"none {pair['none']['median_epoch_s']:.2f} s/epoch")
         from cluster.store import open_store
 
         sizes = [info.size for info in open_store(bucket_uri).list("") if info.key.endswith(f"/{STATE_MODEL}")]
         summary = {
             "epoch_time_ratio": stats(ratios),
             "state_model_bytes": max(sizes) if sizes else None,
-            "conditions": {"pairs": args.pairs, "epochs": args.epochs, "num_train": args.num_train, "precision": precision,
-                           "cpu_model": info["cpu_model"], "cpu_flags": sorted(cpu_flags() & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"}),
+            "conditions": {"pairs": args.pairs, "epochs": args.epochs, "num_train": args.num_train,
+                           "precision": precision, "cpu_model": info["cpu_model"],
+                           "cpu_flags": sorted(cpu_flags() & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"}),
                            "logical_cores": info["logical_cores"], "load_average_end": load_average()},
         }
         (out_dir / "results.json").write_text(json.dumps({"summary": summary, "pairs": pairs}, indent=1))

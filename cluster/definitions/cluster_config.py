@@ -196,7 +196,8 @@ def _auth_problems(config: dict) -> list[str]:
                 f"`export RAY_AUTH_MODE=token;`."
             )
     has_token_env = any("RAY_AUTH_TOKEN" in command for _, _, command in _start_commands(config))
-    has_token_file = any(Path(remote).as_posix().endswith(".ray/auth_token") for remote in config.get("file_mounts", {}))
+    has_token_file = any(Path(remote).as_posix().endswith(".ray/auth_token")
+                         for remote in config.get("file_mounts", {}))
     if not (has_token_file or has_token_env):
         problems.append(
             "file_mounts: no ~/.ray/auth_token, and no start command sets RAY_AUTH_TOKEN: the nodes would have "
@@ -211,7 +212,8 @@ def unfilled_placeholders(config: Any, path: str = "") -> list[str]:
     if isinstance(config, dict):
         return [found for key, value in config.items() for found in unfilled_placeholders(value, f"{path}{key}.")]
     if isinstance(config, list):
-        return [found for index, value in enumerate(config) for found in unfilled_placeholders(value, f"{path}{index}.")]
+        return [found for index, value in enumerate(config)
+                for found in unfilled_placeholders(value, f"{path}{index}.")]
     return [f"{path.rstrip('.')}: {config}"] if isinstance(config, str) and PLACEHOLDER.search(config) else []
 
 

@@ -106,7 +106,8 @@ def check_pins(dependencies: Iterable[Requirement], pinned_text: str) -> None:
         problems.append(f"{pins[name].name}: pinned but not a dependency in pyproject.toml.")
     if problems:
         raise PinError("The cluster's pinned requirements disagree with pyproject.toml:\n  " + "\n  ".join(problems)
-                       + "\nRegenerate them: python -m cluster.definitions.pinned_requirements > cluster/requirements-cluster.txt")
+                       + "\nRegenerate them: python -m cluster.definitions.pinned_requirements"
+                       " > cluster/requirements-cluster.txt")
 
 
 def main() -> None:

@@ -43,7 +43,8 @@ class Checksums:
 
 def checksum_bytes(data: bytes) -> Checksums:
     crc = google_crc32c.Checksum(data)
-    return Checksums(len(data), base64.b64encode(crc.digest()).decode(), base64.b64encode(hashlib.md5(data).digest()).decode())
+    return Checksums(len(data), base64.b64encode(crc.digest()).decode(),
+                     base64.b64encode(hashlib.md5(data).digest()).decode())
 
 
 def checksum_stream(source: BinaryIO, copy_to: Optional[BinaryIO] = None, block_size: int = 1 << 20) -> Checksums:

@@ -71,7 +71,8 @@ class GCSStore(Store):
         return name[len(self.uri.prefix) + 1:] if self.uri.prefix else name
 
     def _info(self, blob) -> ObjectInfo:
-        return ObjectInfo(self._key(blob.name), int(blob.size or 0), blob.crc32c, blob.md5_hash, int(blob.generation or 0))
+        return ObjectInfo(self._key(blob.name), int(blob.size or 0), blob.crc32c, blob.md5_hash,
+                          int(blob.generation or 0))
 
     def _error(self, action: str, key: str, error: Exception) -> StorageError:
         from google.api_core import exceptions as api
@@ -210,19 +211,22 @@ class GCSStore(Store):
         return ObjectInfo(key, os.path.getsize(path), crc32c, md5, int(blob.generation or 0))
 
     def stat(self, key) -> Optional[ObjectInfo]:
-        blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout, retry=self.retry))
+        blob = self._call("Reading", key, lambda: self._bucket.get_blob(self._name(key), timeout=self.request_timeout,
+                                                                        retry=self.retry))
         return self._info(blob) if blob is not None else None
 
     def list(self, prefix=""):
         full = (self.uri.prefix + "/" if self.uri.prefix else "") + prefix
-        blobs = self._call("Listing", prefix, lambda: list(self._client.list_blobs(self._bucket, prefix=full, timeout=self.request_timeout, retry=self.retry)))
+        blobs = self._call("Listing", prefix, lambda: list(self._client.list_blobs(
+            self._bucket, prefix=full, timeout=self.request_timeout, retry=self.retry)))
         return sorted((self._info(b) for b in blobs), key=lambda info: info.key)
 
     def list_dirs(self, prefix=""):
         base = (self.uri.prefix + "/" if self.uri.prefix else "") + prefix
 
         def run():
-            pages = self._client.list_blobs(self._bucket, prefix=base, delimiter="/", timeout=self.request_timeout, retry=self.retry)
+            pages = self._client.list_blobs(self._bucket, prefix=base, delimiter="/", timeout=self.request_timeout,
+                                            retry=self.retry)
             for _ in pages:  # prefixes fill in as the pages are read
                 pass
             return pages.prefixes
@@ -235,7 +239,8 @@ class GCSStore(Store):
 
         blob = self._bucket.blob(self._name(key))
         try:
-            self._call("Deleting", key, lambda: blob.delete(if_generation_match=if_generation_match, timeout=self.request_timeout, retry=self.retry))
+            self._call("Deleting", key, lambda: blob.delete(if_generation_match=if_generation_match,
+                                                            timeout=self.request_timeout, retry=self.retry))
         except StorageError as error:
             if not isinstance(error.__cause__, NotFound) or self._bucket_missing():
                 raise

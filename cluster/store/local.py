@@ -63,7 +63,8 @@ class LocalStore(Store):
                 current = target.stat().st_mtime_ns if target.exists() else 0
                 if if_generation_match is not None and current != if_generation_match:
                     raise PreconditionFailed(
-                        f"{self.uri}/{key} is at generation {current}, not {if_generation_match}: someone else replaced it."
+                        f"{self.uri}/{key} is at generation {current}, not {if_generation_match}: "
+                        "someone else replaced it."
                     )
                 # A replacement must get a newer generation even within the clock's resolution.
                 stamp = max(time.time_ns(), current + 1)
@@ -155,5 +156,6 @@ class LocalStore(Store):
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StorageError(f"Storage folder {self.root} cannot be created: {error}. Set storage.uri to a writable folder.") from error
+            raise StorageError(f"Storage folder {self.root} cannot be created: {error}. "
+                               "Set storage.uri to a writable folder.") from error
         super().check_writable()

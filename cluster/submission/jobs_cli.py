@@ -36,7 +36,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     commands.add_parser("list", parents=[after], help="submitted sweeps, newest first (the default)")
     logs = commands.add_parser("logs", parents=[after], help="a sweep's output (its progress view and leaderboard)")
     logs.add_argument("job_id")
-    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the sweep ends (Ctrl-C detaches)")
+    logs.add_argument("--follow", "-f", action="store_true",
+                      help="keep printing until the sweep ends (Ctrl-C detaches)")
     stop = commands.add_parser("stop", parents=[after], help="stop a sweep: its driver and every trial, on every node")
     stop.add_argument("job_id")
     return parser.parse_args(argv)
