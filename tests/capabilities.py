@@ -4,7 +4,8 @@ what is missing and how to install it; elsewhere (a developer's machine) it is s
 A CI run can then never pass with a tier silently skipped.
 
     from tests.capabilities import require_programs
-    require_programs("chromium", "chromedriver", install="`bash .ci/setup` as root (apt-get install chromium chromium-driver)")
+    require_programs("chromium", "chromedriver",
+                     install="`bash .ci/setup` as root (apt-get install chromium chromium-driver)")
 """
 
 from __future__ import annotations

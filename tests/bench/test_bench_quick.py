@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = {"trainer_vs_plain_throughput", "startup_overhead_s", "ray_sweep_vs_sequential", "asha_vs_full", "peak_rss_ratio"}
+KEYS = {"trainer_vs_plain_throughput", "startup_overhead_s", "ray_sweep_vs_sequential", "asha_vs_full",
+        "peak_rss_ratio"}
 
 
 @pytest.mark.slow

@@ -50,7 +50,8 @@ def test_every_node_runs_the_pinned_ray_on_the_projects_python(config):
 
 def test_every_node_installs_the_pinned_requirements(config):
     assert config["file_mounts"]["~/raylaunch/cluster"] == "cluster"
-    assert "pip install --quiet --no-cache-dir -r ~/raylaunch/cluster/requirements-cluster.txt" in config["setup_commands"]
+    assert ("pip install --quiet --no-cache-dir -r ~/raylaunch/cluster/requirements-cluster.txt"
+            in config["setup_commands"])
 
 
 def test_known_machine_types_have_their_gpus():

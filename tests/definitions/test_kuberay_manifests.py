@@ -173,7 +173,8 @@ PROJECT_MISTAKES = {
         "spec.headGroupSpec.serviceType is NodePort",
     ),
     "custom head service of type LoadBalancer": (
-        lambda m: m["RayCluster"]["spec"]["headGroupSpec"].__setitem__("headService", {"spec": {"type": "LoadBalancer"}}),
+        lambda m: m["RayCluster"]["spec"]["headGroupSpec"].__setitem__(
+            "headService", {"spec": {"type": "LoadBalancer"}}),
         "spec.headGroupSpec.headService.spec.type is LoadBalancer",
     ),
     "ingress for the dashboard": (
@@ -240,12 +241,14 @@ def test_token_authentication_through_env_vars_also_passes(manifests):
     check_kuberay_manifests(list(manifests.values()))
 
     del _ray_container(groups[-1])["env"][1]  # one group without the token
-    with pytest.raises(ClusterConfigError, match=r"workerGroupSpecs\[1\] \(gpu-a100-x4\).template: token authentication is off"):
+    with pytest.raises(ClusterConfigError,
+                       match=r"workerGroupSpecs\[1\] \(gpu-a100-x4\).template: token authentication is off"):
         check_kuberay_manifests(list(manifests.values()))
 
 
 def test_cli_names_the_mistake(tmp_path, capsys):
     broken = tmp_path / "raycluster.yaml"
-    broken.write_text((KUBERAY / "raycluster.yaml").read_text().replace("serviceType: ClusterIP", "serviceType: LoadBalancer"))
+    broken.write_text((KUBERAY / "raycluster.yaml").read_text().replace("serviceType: ClusterIP",
+                                                                        "serviceType: LoadBalancer"))
     assert main([str(broken)]) == 1
     assert "spec.headGroupSpec.serviceType is LoadBalancer" in capsys.readouterr().err

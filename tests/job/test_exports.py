@@ -75,13 +75,15 @@ def exported(forecast_job, tmp_path_factory):
     ):
         model = build_model(OmegaConf.structured(model_cfg), spec)
         folder = tmp_path_factory.mktemp(name)
-        cases[name] = (model, x, export_model(model, folder, OmegaConf.create({"saved_model": False, "tflite": False, "onnx": True, "tfjs": True})))
+        cases[name] = (model, x, export_model(model, folder, OmegaConf.create(
+            {"saved_model": False, "tflite": False, "onnx": True, "tfjs": True})))
     return cases
 
 
 def test_the_job_lists_its_exports_beside_the_checkpoint(forecast_job):
     job_dir, metrics, _ = forecast_job
-    assert metrics["export"] == {"onnx": str(job_dir / "export" / "model.onnx"), "tfjs": str(job_dir / "export" / "tfjs" / "model.json")}
+    assert metrics["export"] == {"onnx": str(job_dir / "export" / "model.onnx"),
+                                 "tfjs": str(job_dir / "export" / "tfjs" / "model.json")}
 
 
 @pytest.mark.parametrize("name", ["lstm_forecast", "cnn_digits", "mlp_tokens"])
@@ -204,7 +206,8 @@ def test_onnx_and_tfjs_of_categorical_columns_are_refused_before_training(tmp_pa
     result = run_launch("model=mlp", "data=csv", f"data.path={cars}", "data.target=price", "export.onnx=true",
                         "storage.uri=null", f"hydra.run.dir={tmp_path / 'job'}")
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "Config error: export.onnx=true cannot export this model: its categorical columns (brand, colour, dealer)" in result.stderr
+    assert ("Config error: export.onnx=true cannot export this model: its categorical columns (brand, colour, dealer)"
+            in result.stderr)
     assert "Epoch 1/" not in result.stdout and not (tmp_path / "job" / "metrics.json").exists()
 
 
@@ -226,10 +229,12 @@ def test_a_missing_onnx_converter_is_refused_with_the_install_command(monkeypatc
     from trainers.schema import ConfigError, _check_exporters
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "tf2onnx" else real(name, *args))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "tf2onnx" else real(name, *args))
     export = OmegaConf.create({"onnx": True, "tfjs": False})
     data = OmegaConf.create({"input_kind": "sequence", "name": "timeseries"})
-    with pytest.raises(ConfigError, match=r"export.onnx=true needs the Python package\(s\) tf2onnx, not installed here. Install them with pip install -e '.\[onnx\]'"):
+    with pytest.raises(ConfigError, match=r"export.onnx=true needs the Python package\(s\) tf2onnx, not installed "
+                                          r"here. Install them with pip install -e '.\[onnx\]'"):
         _check_exporters(export, data)
 
 
@@ -241,5 +246,6 @@ def test_onnx_and_tfjs_need_a_float32_model():
     spec = DataSpec((24, 2), "sequence", "regression", 1, 100, 32)
     export = OmegaConf.create({"onnx": False, "tfjs": True})
     check_exportable(spec, export, "float32")
-    with pytest.raises(ConfigError, match="export.tfjs=true needs a float32 model, but this job trains under mixed_bfloat16. Set precision=float32"):
+    with pytest.raises(ConfigError, match="export.tfjs=true needs a float32 model, but this job trains under "
+                                          "mixed_bfloat16. Set precision=float32"):
         check_exportable(spec, export, "mixed_bfloat16")

@@ -118,11 +118,13 @@ def test_rerun_in_the_same_folder_resumes_after_the_last_epoch(tmp_path):
 def test_a_truncated_state_is_set_aside_and_the_rerun_resumes_from_the_one_before(tmp_path):
     """A kill during a copy or a full disk can leave state/last.keras cut short: the rerun warns, continues
     from the state before it (no traceback), and the next rerun is clean again."""
-    first = run_launch("trainer.epochs=3", "data.max_train_samples=300", "storage.uri=null", f"hydra.run.dir={tmp_path}")
+    first = run_launch("trainer.epochs=3", "data.max_train_samples=300", "storage.uri=null",
+                       f"hydra.run.dir={tmp_path}")
     assert first.returncode == 0, first.stderr[-3000:]
     model_file = tmp_path / "state" / "last.keras"
     os.truncate(model_file, os.path.getsize(model_file) // 3)
-    second = run_launch("trainer.epochs=4", "data.max_train_samples=300", "storage.uri=null", f"hydra.run.dir={tmp_path}")
+    second = run_launch("trainer.epochs=4", "data.max_train_samples=300", "storage.uri=null",
+                        f"hydra.run.dir={tmp_path}")
     assert second.returncode == 0, second.stderr[-3000:]
     console = second.stdout + second.stderr
     assert "Traceback" not in console
@@ -131,7 +133,8 @@ def test_a_truncated_state_is_set_aside_and_the_rerun_resumes_from_the_one_befor
     assert after["resumed_from_epoch"] == 2, "the state before the damaged one is epoch 2's"
     assert [epoch["epoch"] for epoch in after["history"]] == [1, 2, 3, 4]
     assert (tmp_path / "state.damaged" / "last.keras").is_file()
-    third = run_launch("trainer.epochs=5", "data.max_train_samples=300", "storage.uri=null", f"hydra.run.dir={tmp_path}")
+    third = run_launch("trainer.epochs=5", "data.max_train_samples=300", "storage.uri=null",
+                       f"hydra.run.dir={tmp_path}")
     assert third.returncode == 0 and "Not resuming" not in third.stdout + third.stderr
     assert metrics_of(tmp_path)["resumed_from_epoch"] == 4
 
@@ -184,7 +187,8 @@ def scored_on_the_test_split(job_dir: Path) -> tuple[float, float]:
         # accuracy 0.96-0.97 vs 0.64; MAE 43-44 vs 67).
         (["model=lstm"], {"accuracy"}, 0.1),
         (["model=gru", "data=digits_multilabel", "metric=val_auc"], {"accuracy", "auc"}, 0.2),
-        (["model=mlp", "data=breast_cancer", "optimizer=sgd", "lr=1e-2", "trainer.epochs=3"], {"accuracy", "auc"}, 0.15),
+        (["model=mlp", "data=breast_cancer", "optimizer=sgd", "lr=1e-2", "trainer.epochs=3"], {"accuracy", "auc"},
+         0.15),
         (["model=mlp", "data=diabetes", "optimizer=rmsprop", "lr=1e-2"], {"mae"}, 10.0),
     ],
 )
@@ -251,7 +255,8 @@ def test_bad_input_is_refused_before_tensorflow_starts(tmp_path, tensorflow_unim
 
 @pytest.mark.parametrize("override,options", [("experiment=nosuch", ["bench_mnist", "none"]),
                                               ("hparams_search=ashaa", ["asha", "none"])])
-def test_an_option_that_does_not_exist_is_refused_with_those_that_do(tmp_path, tensorflow_unimportable, override, options):
+def test_an_option_that_does_not_exist_is_refused_with_those_that_do(tmp_path, tensorflow_unimportable, override,
+                                                                     options):
     """Even in the groups a job may leave out: their default is an option named none."""
     result = run_launch(override, f"hydra.run.dir={tmp_path}", env=tensorflow_unimportable)
     group, option = override.split("=")
@@ -283,7 +288,8 @@ def test_metrics_and_pull_say_what_the_model_takes_and_a_pull_into_the_checkout_
         pulled = run_launch("pull", str(store / "run"), "--to", str(target))
         assert pulled.returncode == 0, pulled.stderr[-2000:]
         assert "takes inputs of shape (None, 8, 8, 1), float32, values from 0 to 1 in training" in pulled.stdout
-        assert (target / ".rayignore").is_file() and ".rayignore keeps submitted sweeps from shipping it" in pulled.stdout
+        assert ((target / ".rayignore").is_file()
+                and ".rayignore keeps submitted sweeps from shipping it" in pulled.stdout)
         _, largest = package_size(PROJECT_ROOT)
         assert target.name not in [name for _, name in largest]
     finally:

@@ -21,7 +21,8 @@ SINGLE = [
 @pytest.mark.parametrize("overrides, first_words", SINGLE, ids=[" ".join(args) for args, _ in SINGLE])
 def test_a_refused_job_prints_one_line_and_nothing_before_it(tmp_path, tensorflow_unimportable, overrides, first_words):
     store = tmp_path / "store"
-    args = [*overrides] if any(arg.startswith("storage.uri") for arg in overrides) else [*overrides, f"storage.uri={store}"]
+    args = ([*overrides] if any(arg.startswith("storage.uri") for arg in overrides)
+            else [*overrides, f"storage.uri={store}"])
     result = run_launch(*args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=tensorflow_unimportable)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout.strip() == "", result.stdout  # no watch line, no upload report
@@ -30,8 +31,10 @@ def test_a_refused_job_prints_one_line_and_nothing_before_it(tmp_path, tensorflo
 
 
 @pytest.mark.parametrize("overrides, first_words", [
-    (["trainer.epochs=-1"], "Job #0 (trainer.epochs=-1) cannot run, so no job of this sweep was started: Invalid value"),
-    (["model=mlp", "data=csv"], "Job #0 (model=mlp data=csv) cannot run, so no job of this sweep was started: data=csv"),
+    (["trainer.epochs=-1"],
+     "Job #0 (trainer.epochs=-1) cannot run, so no job of this sweep was started: Invalid value"),
+    (["model=mlp", "data=csv"],
+     "Job #0 (model=mlp data=csv) cannot run, so no job of this sweep was started: data=csv"),
     (["model=cnnn,mlp"], "Config error: model=cnnn: there is no such option in conf/model/."),
 ], ids=["epochs", "csv-without-path", "unknown-option"])
 def test_a_refused_sweep_exits_2_with_one_line(tmp_path, tensorflow_unimportable, overrides, first_words):

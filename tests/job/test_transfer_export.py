@@ -87,7 +87,8 @@ def test_a_job_resumed_in_the_fine_tuning_stage_continues_that_stage(transfer_jo
     assert result.returncode == 0, result.stderr[-3000:]
     after = metrics_of(job_dir)
     assert after["resumed_from_epoch"] == 2 and after["history"][:2] == before["history"]
-    assert [(stage["name"], stage["first_epoch"], stage["last_epoch"]) for stage in after["stages"]] == [("train", 1, 1), ("fine_tune", 2, 3)]
+    assert [(stage["name"], stage["first_epoch"], stage["last_epoch"]) for stage in after["stages"]] == [
+        ("train", 1, 1), ("fine_tune", 2, 3)]
     assert after["history"][2]["learning_rate"] == pytest.approx(FINE_TUNE_LR)
 
     import keras
@@ -145,7 +146,8 @@ def test_a_schedule_drives_the_learning_rate_of_a_job(tmp_path):
 
 def test_a_missing_weights_file_is_named_before_training(tmp_path):
     missing = tmp_path / "absent" / "mobilenet.h5"
-    result = run_launch("model=transfer", f"model.weights={missing}", "storage.uri=null", f"hydra.run.dir={tmp_path / 'job'}")
+    result = run_launch("model=transfer", f"model.weights={missing}", "storage.uri=null",
+                        f"hydra.run.dir={tmp_path / 'job'}")
     assert result.returncode == 2
     assert f"no file at '{missing}'" in result.stderr and "model.weights" in result.stderr
     assert not (tmp_path / "job" / "metrics.json").exists()

@@ -74,7 +74,8 @@ def write_seasonal_csv(path: Path, rows: int = 1200, period: int = 24, noise: fl
         writer = csv.writer(file)
         writer.writerow(["time", "temperature", "humidity"])
         for row in range(rows):
-            writer.writerow([(start + timedelta(hours=row)).isoformat(sep=" "), f"{temperature[row]:.3f}", f"{humidity[row]:.3f}"])
+            writer.writerow([(start + timedelta(hours=row)).isoformat(sep=" "), f"{temperature[row]:.3f}",
+                             f"{humidity[row]:.3f}"])
     return path
 
 
@@ -91,7 +92,8 @@ def write_cars_csv(path: Path, rows: int = 400) -> Path:
         for _ in range(rows):
             power, age, brand = rng.uniform(60, 250), rng.uniform(0, 15), str(rng.choice(brands))
             price = 20_000 + 150 * power - 2000 * age + premiums[brand] + rng.normal(0, 1000)
-            writer.writerow([f"{power:.0f}", f"{age:.1f}", brand, str(rng.choice(colours)), f"dealer{rng.integers(40):02d}", f"{price:.0f}"])
+            writer.writerow([f"{power:.0f}", f"{age:.1f}", brand, str(rng.choice(colours)),
+                             f"dealer{rng.integers(40):02d}", f"{price:.0f}"])
     return path
 
 

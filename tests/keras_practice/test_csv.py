@@ -128,5 +128,6 @@ def test_categories_come_from_the_training_split_most_frequent_first(tmp_path):
     brands = list(splits.x_train["brand"])
     assert encodings["brand"]["vocabulary"] == sorted(set(brands), key=lambda brand: (-brands.count(brand), brand))
     # A listed numeric column is categorical too: every distinct age of the training rows is a category.
-    assert encodings["age"]["encoding"] == "embedding" and set(encodings["age"]["vocabulary"]) == set(splits.x_train["age"])
+    assert (encodings["age"]["encoding"] == "embedding"
+            and set(encodings["age"]["vocabulary"]) == set(splits.x_train["age"]))
     assert set(encodings["dealer"]["vocabulary"]) == set(splits.x_train["dealer"])  # not the test rows' dealers

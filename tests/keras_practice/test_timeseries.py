@@ -61,7 +61,8 @@ def test_the_forecast_beats_the_naive_forecast_and_the_report_says_so(mlp_job):
     assert naive["test_mae"] > 7 and naive["validation_mae"] > 7
     assert naive["model_test_mae"] == metrics["test"]["mae"] < 0.35 * naive["test_mae"]
     assert naive["beats_naive"] is True
-    line = re.search(r"Forecast test MAE ([\d.]+) vs naive forecast \(last observed value\) ([\d.]+): the model beats it", stdout)
+    line = re.search(r"Forecast test MAE ([\d.]+) vs naive forecast \(last observed value\) ([\d.]+): "
+                     r"the model beats it", stdout)
     assert line, stdout
     assert float(line.group(2)) == pytest.approx(naive["test_mae"], rel=1e-3)
 
@@ -101,8 +102,8 @@ def test_every_forecasting_model_beats_the_naive_forecast_in_one_sweep(seasonal,
     """The README's sweep: lstm, gru, cnn and mlp on the same windows, each scored against the naive forecast."""
     sweep_dir = tmp_path / "sweep"
     result = run_launch("-m", "data=timeseries", f"data.path={seasonal}", "data.target=temperature", *GEOMETRY,
-                        "trainer.epochs=3", "model=lstm,gru,cnn,mlp", "storage.uri=null", f"hydra.sweep.dir={sweep_dir}",
-                        timeout=900)
+                        "trainer.epochs=3", "model=lstm,gru,cnn,mlp", "storage.uri=null",
+                        f"hydra.sweep.dir={sweep_dir}", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     for job in range(4):
         naive = json.loads((sweep_dir / str(job) / "metrics.json").read_text())["naive_forecast"]
@@ -184,7 +185,8 @@ def test_a_missing_target_column_lists_the_columns(seasonal):
 
 def test_a_non_numeric_reading_names_line_and_column(seasonal, tmp_path):
     message = refused(series_cfg(edited(seasonal, tmp_path, line=40, column=2, value="n/a")))
-    assert "column 'humidity' is not numeric (line 40: 'n/a')" in message and "data.exclude_columns=[humidity]" in message
+    assert ("column 'humidity' is not numeric (line 40: 'n/a')" in message
+            and "data.exclude_columns=[humidity]" in message)
 
 
 def test_a_window_longer_than_a_part_is_refused(seasonal):
@@ -206,12 +208,14 @@ def test_a_gap_in_time_order_names_the_line(seasonal, tmp_path):
 
 def test_rows_out_of_time_order_are_refused(seasonal, tmp_path):
     message = refused(series_cfg(edited(seasonal, tmp_path, line=50, column=0, value="2024-01-01 00:30:00")))
-    assert "rows are not in time order: line 50 (time '2024-01-01 00:30:00') does not come after line 49 ('2024-01-02 23:00:00')" in message
+    assert ("rows are not in time order: line 50 (time '2024-01-01 00:30:00') does not come after line 49 "
+            "('2024-01-02 23:00:00')" in message)
 
 
 def test_an_unreadable_time_names_its_line(seasonal, tmp_path):
     message = refused(series_cfg(edited(seasonal, tmp_path, line=7, column=0, value="yesterday")))
-    assert "time column 'time', line 7: 'yesterday' does not read like the column's other values (ISO 8601 times)" in message
+    assert ("time column 'time', line 7: 'yesterday' does not read like the column's other values (ISO 8601 times)"
+            in message)
 
 
 def test_jena_climate_times_are_read_without_a_format(tmp_path):
@@ -236,7 +240,8 @@ def test_launch_refuses_a_gap_with_exit_code_2_before_training(seasonal, tmp_pat
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("data.sampling_rate=1000", "Invalid value for `data.sampling_rate`: received 1000. Allowed: at most data.window (720)"),
+        ("data.sampling_rate=1000",
+         "Invalid value for `data.sampling_rate`: received 1000. Allowed: at most data.window (720)"),
         ("data.horizon=0", "Invalid value for `data.horizon`: received 0. Allowed: an integer of at least 1"),
     ],
 )

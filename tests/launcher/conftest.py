@@ -98,7 +98,8 @@ class RayCluster:
         head's (which it does not see)."""
         private_dir.mkdir(parents=True, exist_ok=True)
         marker = Path(tempfile.mkdtemp(prefix="rl-mnt-ns-")) / "namespace"
-        mounts = " && ".join(f"mount -t tmpfs tmpfs {shlex.quote(str(folder))}" for folder in (private_dir, self.temp_dir))
+        mounts = " && ".join(f"mount -t tmpfs tmpfs {shlex.quote(str(folder))}"
+                             for folder in (private_dir, self.temp_dir))
         script = f"{mounts} && readlink /proc/self/ns/mnt > {shlex.quote(str(marker))} && exec \"$@\""
         own = [f"--temp-dir={temp_dir}"] if temp_dir else []
         if temp_dir:

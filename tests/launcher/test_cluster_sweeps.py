@@ -233,7 +233,9 @@ def test_killed_driver_of_a_sampled_search_is_resumed_with_the_same_trials(tmp_p
 
 
 @pytest.mark.slow  # about 1.5 minutes on 2 cores
-def test_killed_driver_of_optuna_at_its_shipped_concurrency_resumes_every_trial_as_its_own_job(tmp_path, two_node_cluster):
+def test_killed_driver_of_optuna_at_its_shipped_concurrency_resumes_every_trial_as_its_own_job(
+    tmp_path, two_node_cluster
+):
     """Issue 19: the optuna preset runs 4 trials at once; Tune creates them in one burst. Killed while jobs
     run on both nodes and others wait, the same command resumes: each of the 4 trials is one job with its own
     folder, the finished one is not rerun, the books agree."""

@@ -8,7 +8,8 @@ from cluster.launcher.leaderboard import Row, shared_and_swept, table
 
 def rows(*trials) -> list[Row]:
     return [Row(job=job, trial_id=f"t{job}", status="COMPLETED", value=value, best_epoch=2, epochs=2, wall_time_s=6.0,
-                overrides=overrides, job_dir=f"/sweep/{job}", checkpoint=None) for job, (value, overrides) in enumerate(trials)]
+                overrides=overrides, job_dir=f"/sweep/{job}", checkpoint=None)
+            for job, (value, overrides) in enumerate(trials)]
 
 
 SWEEP = rows((0.55, r"model=cnn lr=0.0023219446794046513 storage.uri=gs\://b/x"),

@@ -55,7 +55,8 @@ def test_trials_on_a_worker_with_its_own_temp_dir_use_that_nodes_copy(head_and_s
     result = subprocess.run(
         [ray, "job", "submit", "--address", cluster.jobs_address, "--working-dir", ".", "--", "python", "launch.py",
          "-m", "model=mlp,cnn", "seed=0,1", "data.max_train_samples=300", "trainer.epochs=2", "trainer.verbose=2",
-         f"storage.uri={store}", "hydra.sweep.dir=multirun/ssd-sweep", f"hydra.launcher.cluster_dir={tmp_path / 'head'}"],
+         f"storage.uri={store}", "hydra.sweep.dir=multirun/ssd-sweep",
+         f"hydra.launcher.cluster_dir={tmp_path / 'head'}"],
         cwd=checkout, env=launch_env(), capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "succeeded" in output, output[-6000:]

@@ -51,8 +51,8 @@ def test_a_sweep_on_a_node_with_its_own_disk_is_ranked_watched_and_pulled_from_t
                        address=cloud.cluster.address, extra_env={"STORAGE_EMULATOR_HOST": cloud.emulator})
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
         # The sweep says how to watch it from anywhere: through the bucket, not the driver's folder.
-        assert result.stdout.splitlines()[1].startswith(f"Watch it: python launch.py tensorboard {uri}/own-disk-sweep"), \
-            result.stdout[:500]
+        assert result.stdout.splitlines()[1].startswith(
+            f"Watch it: python launch.py tensorboard {uri}/own-disk-sweep"), result.stdout[:500]
 
         ids = cloud.node_ids()
         board = json.loads((sweep_dir / "leaderboard.json").read_text())

@@ -54,14 +54,16 @@ def test_a_grid_list_under_a_model_based_searcher_is_searched_as_a_choice():
     assert spec.space.extremes["model"] == ["cnn", "lstm"]
     assert spec.summary.startswith("Search: 24 trials on Ray Tune (24 samples), OptunaSearch")
     assert "model=cnn,lstm: searched as a choice, OptunaSearch proposes every value itself" in spec.summary
-    same = search_spec(["lr=interval(1e-4,1e-2)", "model=choice(cnn,lstm)"], SearchSettings(num_samples=24, search_alg=OPTUNA))
+    same = search_spec(["lr=interval(1e-4,1e-2)", "model=choice(cnn,lstm)"],
+                       SearchSettings(num_samples=24, search_alg=OPTUNA))
     assert same.summary.startswith("Search: 24 trials on Ray Tune (24 samples), OptunaSearch")
 
 
 @pytest.mark.parametrize("arguments, message", [
     (["lr=interval(1e-4,1e-2)", "model=cnn,lstm"], "`model=cnn,lstm`: PopulationBasedTraining changes hyperparameters"),
     (["lr=interval(1e-4,1e-2)", "model=choice(cnn,lstm)"], "model cannot change mid-training"),
-    (["seed=0,1", "lr=interval(1e-4,1e-2)"], "seed cannot change mid-training (what can: lr, optimizer.*, model.dropout)"),
+    (["seed=0,1", "lr=interval(1e-4,1e-2)"],
+     "seed cannot change mid-training (what can: lr, optimizer.*, model.dropout)"),
     (["trainer.epochs=4"], "needs hyperparameters to explore"),
 ])
 def test_pbt_over_what_cannot_change_mid_training_is_refused(arguments, message):
@@ -103,7 +105,8 @@ def test_the_same_seed_proposes_the_same_first_trials_with_optuna():
 def _launch(*arguments: str) -> subprocess.CompletedProcess:
     # Nothing answers at a port of the test session's own (tests/ports.py): the sweep stops right after its
     # checks, before any trial.
-    return subprocess.run([sys.executable, str(LAUNCH), "-m", *arguments, f"hydra.launcher.address=127.0.0.1:{ports.port()}",
+    return subprocess.run([sys.executable, str(LAUNCH), "-m", *arguments,
+                           f"hydra.launcher.address=127.0.0.1:{ports.port()}",
                            "hydra.launcher.connect_timeout_s=1", "storage.uri=null"],
                           cwd=str(PROJECT_ROOT), capture_output=True, text=True, timeout=300)
 
@@ -112,8 +115,10 @@ def test_the_first_line_says_grid_or_search_and_how_many_trials(tmp_path):
     grid = _launch("seed=range(0,16)", f"hydra.sweep.dir={tmp_path / 'g'}")
     assert grid.stdout.splitlines()[0].startswith("Grid: 16 jobs on Ray Tune"), grid.stdout[:2000]
     search = _launch("seed=range(0,16)", "hydra.sweeper.num_samples=5", f"hydra.sweep.dir={tmp_path / 's'}")
-    assert search.stdout.splitlines()[0].startswith("Search: 5 trials on Ray Tune (5 samples), random draws"), search.stdout
-    optuna = _launch("hparams_search=optuna_asha", "lr=tag(log,interval(1e-4,1e-2))", f"hydra.sweep.dir={tmp_path / 'o'}")
+    assert search.stdout.splitlines()[0].startswith("Search: 5 trials on Ray Tune (5 samples), random draws"), \
+        search.stdout
+    optuna = _launch("hparams_search=optuna_asha", "lr=tag(log,interval(1e-4,1e-2))",
+                     f"hydra.sweep.dir={tmp_path / 'o'}")
     assert optuna.stdout.splitlines()[0].startswith("Search: 16 trials on Ray Tune (16 samples), OptunaSearch with "
                                                     "ASHAScheduler"), optuna.stdout
 

@@ -65,4 +65,5 @@ def test_a_drawn_choice_reads_back_as_the_value_the_choice_names():
         (override,) = trial_overrides(space, config)
         read_back.append(parser.parse_override(override).value())
     # repr tells 'a b' from a b, True from 1, 0.001 from '0.001': every value drawn, each read back as named.
-    assert {repr(value) for value in read_back} == {repr(value) for value in named} == {"'a b'", "'c,d'", "0.001", "True", "7"}
+    assert ({repr(value) for value in read_back} == {repr(value) for value in named}
+            == {"'a b'", "'c,d'", "0.001", "True", "7"})

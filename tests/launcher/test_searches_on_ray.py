@@ -41,7 +41,8 @@ def test_optuna_with_asha_samples_every_form_one_trial_at_a_time(tmp_path, two_n
                     "trainer.callbacks.early_stopping.enabled=false", *QUICK, "trainer.epochs=3"], sweep_dir,
                    address=two_node_cluster.address, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert result.stdout.splitlines()[0].startswith("Search: 4 trials on Ray Tune (4 samples), OptunaSearch with ASHAScheduler")
+    assert result.stdout.splitlines()[0].startswith("Search: 4 trials on Ray Tune (4 samples), OptunaSearch with "
+                                                    "ASHAScheduler")
     rows = _board(sweep_dir)["trials"]
     assert len(rows) == 4
     for row in rows:
@@ -53,7 +54,8 @@ def test_optuna_with_asha_samples_every_form_one_trial_at_a_time(tmp_path, two_n
             assert row["events"] == [f"stopped by ASHAScheduler after epoch {row['epochs']}"]
     # max_concurrent_trials=1: no two trials ran at the same time.
     spans = sorted((attempt["started"], attempt["ended"]) for row in rows
-                   for attempt in read_json(sweep_dir / str(row["job"]) / "trial.json")["attempts"] if "ended" in attempt)
+                   for attempt in read_json(sweep_dir / str(row["job"]) / "trial.json")["attempts"]
+                   if "ended" in attempt)
     assert all(end <= next_start + 1.0 for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
 
 
@@ -91,7 +93,8 @@ def test_pbt_exploit_continues_from_another_trials_weights_with_the_changed_lr(t
     assert exploits, f"no exploit happened: {rows}"
     row, entry = exploits[-1]
     job_dir, donor_dir = sweep_dir / str(row["job"]), sweep_dir / str(entry["job"])
-    assert any(event.startswith(f"exploited job {entry['job']} at its epoch {entry['epoch']}") for event in row["events"])
+    assert any(event.startswith(f"exploited job {entry['job']} at its epoch {entry['epoch']}")
+               for event in row["events"])
     history = json.loads((job_dir / "metrics.json").read_text())["history"]
     donor = {item["epoch"]: item for item in json.loads((donor_dir / "metrics.json").read_text())["history"]}
     assert [item["epoch"] for item in history] == [1, 2, 3, 4, 5, 6]

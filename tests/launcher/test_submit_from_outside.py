@@ -45,7 +45,8 @@ def submit(checkout: Path, args: list[str], cloud: CloudLikeCluster, cwd: Path, 
     """`python <checkout>/launch.py -m ARGS hydra.launcher.submit=<Jobs API>` from `cwd`, as a user types it."""
     cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        [sys.executable, str(checkout / "launch.py"), "-m", *args, f"hydra.launcher.submit={cloud.cluster.jobs_address}"],
+        [sys.executable, str(checkout / "launch.py"), "-m", *args,
+         f"hydra.launcher.submit={cloud.cluster.jobs_address}"],
         cwd=cwd, env=env or launch_env(), capture_output=True, text=True, timeout=timeout,
     )
 
@@ -96,10 +97,12 @@ def test_a_sweep_submitted_from_a_laptop_runs_the_laptops_code_on_every_node(clo
         assert config["epochs_run"] == 2
     assert nodes == {ids["head"], ids["worker"]}, "trials did not run on both nodes"
     overrides = [stored(cloud, f"laptop-sweep/trials/{trial}/trial.json")["overrides"] for trial in "0123"]
-    assert sum(f"model={marker}" in trial for trial in overrides) == 2, "the laptop-only config did not reach the trials"
+    assert sum(f"model={marker}" in trial for trial in overrides) == 2, \
+        "the laptop-only config did not reach the trials"
     # The sweep folder on the head is a real one, outside Ray's package cache.
     manifest = stored(cloud, "laptop-sweep/manifest.json")
-    assert "runtime_resources" not in manifest["sweep_dir"] and manifest["sweep_dir"].endswith("raylaunch/multirun/laptop-sweep")
+    assert ("runtime_resources" not in manifest["sweep_dir"]
+            and manifest["sweep_dir"].endswith("raylaunch/multirun/laptop-sweep"))
 
     assert job_id in listed_jobs(cloud, tmp_path)
     third = tmp_path / "third"
@@ -149,8 +152,9 @@ def test_stopping_a_submitted_sweep_ends_its_trials_on_every_node(cloud, checkou
     log_path = tmp_path / "submit.log"
     with open(log_path, "w") as log:
         submitter = subprocess.Popen(
-            [sys.executable, str(checkout / "launch.py"), "-m", "seed=0,1,2", f"storage.uri=gs://{cloud.bucket}/submitted",
-             "hydra.sweep.dir=multirun/to-stop", "data.max_train_samples=1500", "trainer.epochs=50", "trainer.verbose=2",
+            [sys.executable, str(checkout / "launch.py"), "-m", "seed=0,1,2",
+             f"storage.uri=gs://{cloud.bucket}/submitted", "hydra.sweep.dir=multirun/to-stop",
+             "data.max_train_samples=1500", "trainer.epochs=50", "trainer.verbose=2",
              "resources.cpus=2", f"hydra.launcher.submit={cloud.cluster.jobs_address}"],
             cwd=tmp_path, env=launch_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -166,7 +170,8 @@ def test_stopping_a_submitted_sweep_ends_its_trials_on_every_node(cloud, checkou
         pids = wait_for(running_trials, 600, "the three trials to start", interval=1)
         assert all(psutil.pid_exists(pid) for pid in pids)
         job_id = job_id_of(log_path.read_text())
-        stop = run_launch("jobs", "--address", cloud.cluster.jobs_address, "stop", job_id, cwd=tmp_path, env=launch_env())
+        stop = run_launch("jobs", "--address", cloud.cluster.jobs_address, "stop", job_id, cwd=tmp_path,
+                          env=launch_env())
         assert stop.returncode == 0 and f"Stopping {job_id}" in stop.stdout, stop.stderr[-2000:]
         stopped_at = time.monotonic()
         wait_for(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

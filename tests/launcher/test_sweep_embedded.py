@@ -80,7 +80,8 @@ def test_ctrl_c_interrupts_the_sweep_with_a_non_zero_exit_and_the_same_command_r
 
     sweep_dir = tmp_path / "sweep"
     args = ["model=cnn", "seed=0,1", "trainer.epochs=5", "data.max_train_samples=1500", "storage.uri=null",
-            "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false", "hydra.launcher.max_concurrent_trials=1"]
+            "trainer.verbose=2", "trainer.callbacks.early_stopping.enabled=false",
+            "hydra.launcher.max_concurrent_trials=1"]
     driver = subprocess.Popen([sys.executable, str(LAUNCH), "-m", *args, f"hydra.sweep.dir={sweep_dir}"],
                               cwd=str(PROJECT_ROOT), env=launch_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)

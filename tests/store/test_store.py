@@ -41,7 +41,8 @@ def test_round_trip_keeps_bytes_and_checksums(store_uri, tmp_path):
     assert data == b'{"a": 1}' and small.size == 8
     assert small.crc32c == checksum_bytes(data).crc32c  # the store's checksum of what it returned
     assert store.read_bytes("sweep/nothing.json") is None
-    assert [i.key for i in store.list("sweep/")] == ["sweep/trials/0/checkpoints/model.keras", "sweep/trials/1/metrics.json"]
+    assert [i.key for i in store.list("sweep/")] == ["sweep/trials/0/checkpoints/model.keras",
+                                                     "sweep/trials/1/metrics.json"]
     assert store.list_dirs("sweep/trials/") == ["0", "1"]
     store.delete("sweep/trials/1/metrics.json")
     assert store.stat("sweep/trials/1/metrics.json") is None

@@ -30,7 +30,8 @@ def test_jobs_logs_with_the_address_after_reaches_the_address(tmp_path):
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     result = subprocess.run([sys.executable, str(LAUNCH), "jobs", "logs", "raylaunch-x", "--address",
-                             f"http://127.0.0.1:{closed}"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+                             f"http://127.0.0.1:{closed}"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert "unrecognized arguments" not in result.stderr
     assert result.returncode == 2, result.stderr
     assert f"127.0.0.1:{closed}" in result.stderr, result.stderr

@@ -98,7 +98,8 @@ def history_of(job_dir: Path) -> list[dict]:
 
 @pytest.fixture(scope="package")
 def sweep(tmp_path_factory):
-    """`launch.py -m` over 4 trials on embedded Ray while TensorBoard starts on the sweep dir (about 90 s on 2 cores)."""
+    """`launch.py -m` over 4 trials on embedded Ray while TensorBoard starts on the sweep dir
+    (about 90 s on 2 cores)."""
     root = tmp_path_factory.mktemp("sweep")
     server = TensorBoard(root, tmp_path_factory.mktemp("tensorboard") / "tensorboard.log")
     try:
@@ -110,7 +111,8 @@ def sweep(tmp_path_factory):
         # The command to watch it comes first, before any trial starts.
         # The sweep says what it runs first (issue 14), then the command to watch it, before any trial starts.
         first, second = result.stdout.splitlines()[:2]
-        assert first.startswith("Grid: 4 jobs") and second.startswith(f"Watch it: tensorboard --logdir {root}"), result.stdout[:500]
+        assert first.startswith("Grid: 4 jobs") and second.startswith(f"Watch it: tensorboard --logdir {root}"), \
+            result.stdout[:500]
         yield root, server.wait_ready()
     finally:
         server.stop()

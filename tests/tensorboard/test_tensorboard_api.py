@@ -56,7 +56,8 @@ def test_each_trial_is_a_run_with_per_epoch_scalars_equal_to_what_the_job_logged
         for run, tag, key in SCALARS:
             points = sweep_tensorboard.get("/data/plugin/scalars/scalars", run=f"{name}/{run}", tag=tag)
             assert [step for _, step, _ in points] == [0, 1], (name, run, tag)
-            assert [value for _, _, value in points] == pytest.approx([epoch[key] for epoch in history], rel=1e-5), (name, tag)
+            assert [value for _, _, value in points] == pytest.approx([epoch[key] for epoch in history], rel=1e-5), \
+                (name, tag)
         assert history[-1]["learning_rate"] == pytest.approx(TRIALS[name]["lr"])
         assert min(epoch["samples_per_second"] for epoch in history) > 0
 
@@ -85,7 +86,8 @@ def test_hparams_dashboard_lists_every_trial_with_its_hyperparameters_and_final_
         assert values[("validation", "epoch_accuracy")] == pytest.approx(final["val_accuracy"], rel=1e-5)
         assert values[("train", "epoch_samples_per_second")] == pytest.approx(final["samples_per_second"], rel=1e-5)
 
-    experiment = sweep_tensorboard.post("/data/plugin/hparams/experiment", {"experimentName": "", "includeMetrics": True})
+    experiment = sweep_tensorboard.post("/data/plugin/hparams/experiment",
+                                        {"experimentName": "", "includeMetrics": True})
     names = [info["name"] for info in experiment["hparamInfos"]]
     # The dashboard shows the first five hparams by default: the ones set on the command line come first,
     # except run settings such as storage.uri, which are no hyperparameters.

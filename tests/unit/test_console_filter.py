@@ -35,7 +35,8 @@ def test_everything_else_is_kept(line):
 
 
 def test_a_filtered_process_passes_on_its_other_lines_in_order_up_to_its_last_byte():
-    code = ("import os, sys\nfrom trainers.console import hide_tensorflow_startup_lines\nhide_tensorflow_startup_lines()\n"
+    code = ("import os, sys\n"
+            "from trainers.console import hide_tensorflow_startup_lines\nhide_tensorflow_startup_lines()\n"
             "os.write(2, b'first\\n' + b'I0000 00:00:1.5   7 port.cc:1] noise\\n')\nprint('second', file=sys.stderr)\n"
             "os.write(2, b'last, without a newline')\nsys.exit(3)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)

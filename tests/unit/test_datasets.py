@@ -15,7 +15,8 @@ def data_cfg(**values):
 
 
 def test_digits_are_split_into_disjoint_train_validation_and_test():
-    splits = load_splits(data_cfg(name="digits", task="multiclass", input_kind="image", val_fraction=0.15, test_fraction=0.2))
+    splits = load_splits(data_cfg(name="digits", task="multiclass", input_kind="image", val_fraction=0.15,
+                                  test_fraction=0.2))
     sizes = len(splits.x_train), len(splits.x_val), len(splits.x_test)
     assert sum(sizes) == 1797 and sizes[2] == round(1797 * 0.2)
     assert splits.x_train.shape[1:] == (8, 8, 1) and 0.0 <= splits.x_train.min() and splits.x_train.max() <= 1.0
@@ -54,7 +55,8 @@ def test_mnist_format_file_is_read_through_the_mnist_loader(tmp_path):
     path = tmp_path / "mnist.npz"
     np.savez(path, x_train=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), y_train=rng.integers(0, 10, 50),
              x_test=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), y_test=rng.integers(0, 10, 20))
-    splits = load_splits(data_cfg(name="mnist", task="multiclass", input_kind="image", path=str(path), val_fraction=0.2))
+    splits = load_splits(data_cfg(name="mnist", task="multiclass", input_kind="image", path=str(path),
+                                  val_fraction=0.2))
     assert splits.x_train.shape == (40, 28, 28, 1) and len(splits.x_val) == 10 and len(splits.x_test) == 20
     assert splits.x_train.dtype == np.float32 and splits.x_train.max() <= 1.0
 
@@ -89,7 +91,8 @@ def test_a_local_copy_of_the_downloaded_file_splits_as_keras_datasets_does(tmp_p
 
     path = (write_reuters_npz if name == "reuters" else write_boston_npz)(tmp_path / f"{name}.npz")
     # keras.datasets would download (and hash-check) its file: hand its loader the test's file instead.
-    monkeypatch.setattr(importlib.import_module(f"keras.src.datasets.{name}"), "get_file", lambda *args, **kwargs: str(path))
+    monkeypatch.setattr(importlib.import_module(f"keras.src.datasets.{name}"), "get_file",
+                        lambda *args, **kwargs: str(path))
     loader = getattr(keras.datasets, name).load_data
     task, kind = ("multiclass", "tokens") if name == "reuters" else ("regression", "tabular")
     cfg = data_cfg(name=name, task=task, input_kind=kind, path=str(path), num_words=1000, sequence_length=30)
@@ -110,5 +113,6 @@ def test_a_local_copy_of_the_downloaded_file_splits_as_keras_datasets_does(tmp_p
 def test_an_npz_without_the_expected_arrays_is_named(tmp_path):
     path = tmp_path / "reuters.npz"
     np.savez(path, words=np.arange(3))
-    with pytest.raises(ConfigError, match=r"holds the arrays \['words'\]; expected x_train, y_train, x_test, y_test, or x and y"):
+    with pytest.raises(ConfigError,
+                       match=r"holds the arrays \['words'\]; expected x_train, y_train, x_test, y_test, or x and y"):
         load_splits(data_cfg(name="reuters", task="multiclass", input_kind="tokens", path=str(path)))

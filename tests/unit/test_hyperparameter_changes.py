@@ -31,7 +31,8 @@ def _tensorboard_learning_rates(job_dir) -> dict[int, float]:
     for events in sorted((job_dir / "tensorboard" / "train").glob("events.out.tfevents.*")):
         accumulator = EventAccumulator(str(events), size_guidance={"tensors": 0})
         accumulator.Reload()
-        for event in accumulator.Tensors("epoch_learning_rate") if "epoch_learning_rate" in accumulator.Tags()["tensors"] else []:
+        for event in (accumulator.Tensors("epoch_learning_rate")
+                      if "epoch_learning_rate" in accumulator.Tags()["tensors"] else []):
             rates[event.step] = float(tf.make_ndarray(event.tensor_proto))
     return rates
 

@@ -53,7 +53,8 @@ def test_early_stopping_ends_a_stage_and_the_next_begins_at_the_following_epoch(
     job, stages = Job(stop_after={2}), [train_stage()]
     assert job.run(stages) is False
     assert job.calls[:3] == [("fit", 1, 3), ("fit_ended", True), ("begin", "fine_tune", 3)]
-    assert [(stage.first_epoch, stage.last_epoch, stage.stopped_early) for stage in stages] == [(1, 2, True), (3, 4, False)]
+    assert [(stage.first_epoch, stage.last_epoch, stage.stopped_early) for stage in stages] == [
+        (1, 2, True), (3, 4, False)]
 
 
 def test_a_job_resumed_during_fine_tuning_continues_it_without_training_the_first_stage_again():

@@ -79,7 +79,8 @@ def test_resume_starts_fresh_with_a_warning_when_no_state_can_be_loaded(tmp_path
     os.truncate(tmp_path / STATE / STATE_MODEL, 1000)
     # Same size and checksum recorded as written, yet not a Keras file: only loading it can tell.
     (tmp_path / PREVIOUS_STATE / STATE_MODEL).write_bytes(b"x" * 10)
-    update_progress(tmp_path / PREVIOUS_STATE, files={STATE_MODEL: {"size": 10, "crc32": __import__("zlib").crc32(b"x" * 10)}})
+    update_progress(tmp_path / PREVIOUS_STATE,
+                    files={STATE_MODEL: {"size": 10, "crc32": __import__("zlib").crc32(b"x" * 10)}})
     with caplog.at_level(logging.WARNING):
         progress, model = load_resume_point(tmp_path, keras.models.load_model)
     assert (progress, model) == (None, None)
@@ -152,7 +153,8 @@ def test_a_state_from_before_stages_and_checksums_still_loads(tmp_path):
     assert loaded is not None
 
 
-@pytest.mark.parametrize("record", [{}, {"epochs_completed": "two"}, {"epochs_completed": 1, "stages": [{"first_epoch": 1}]}])
+@pytest.mark.parametrize("record", [{}, {"epochs_completed": "two"},
+                                    {"epochs_completed": 1, "stages": [{"first_epoch": 1}]}])
 def test_a_progress_record_without_what_a_resume_needs_is_unusable(tmp_path, record):
     save_epochs(tmp_path, [1])
     (tmp_path / STATE / PROGRESS).write_text(json.dumps(record))

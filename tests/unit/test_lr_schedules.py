@@ -83,7 +83,8 @@ def test_choosing_a_schedule_switches_reduce_lr_on_plateau_off(name):
 
 def test_turning_reduce_lr_on_plateau_back_on_with_a_schedule_is_refused():
     cfg = compose_job("lr_schedule=cosine", "trainer.callbacks.reduce_lr_on_plateau.enabled=true")
-    with pytest.raises(ConfigError, match="lr_schedule=cosine drives the learning rate.*reduce_lr_on_plateau.enabled=false"):
+    with pytest.raises(ConfigError,
+                       match="lr_schedule=cosine drives the learning rate.*reduce_lr_on_plateau.enabled=false"):
         validate(cfg)
 
 
@@ -93,7 +94,8 @@ def test_unknown_schedule_lists_the_valid_ones():
     for option in ("constant", "cosine", "exponential", "warmup"):
         assert option in str(refused.value)
     assert group_options("lr_schedule") == ["constant", "cosine", "exponential", "warmup"]
-    assert re.search("`lr_schedule.name`: received 'step'.*constant, cosine, exponential, warmup", refusal("lr_schedule.name=step"))
+    assert re.search("`lr_schedule.name`: received 'step'.*constant, cosine, exponential, warmup",
+                     refusal("lr_schedule.name=step"))
 
 
 @pytest.mark.parametrize(

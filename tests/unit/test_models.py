@@ -93,7 +93,8 @@ def test_head_and_loss_follow_the_task(task, outputs, activation, loss):
 
 
 def test_l2_dropout_and_batch_norm_come_from_config():
-    cfg = OmegaConf.structured(CNNConfig(name="cnn", filters=[8], dense_units=16, dropout=0.4, l2=1e-3, batch_norm=True))
+    cfg = OmegaConf.structured(CNNConfig(name="cnn", filters=[8], dense_units=16, dropout=0.4, l2=1e-3,
+                                         batch_norm=True))
     model = build_model(cfg, spec("image", "multiclass", 10))
     kinds = {type(layer).__name__ for layer in model.layers}
     assert {"BatchNormalization", "Dropout"} <= kinds
@@ -101,7 +102,8 @@ def test_l2_dropout_and_batch_norm_come_from_config():
     assert model.losses  # the L2 penalty is part of the loss
 
 
-@pytest.mark.parametrize("policy,compute_dtype", [("float32", "float32"), ("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
+@pytest.mark.parametrize("policy,compute_dtype",
+                         [("float32", "float32"), ("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
 def test_precision_policy_is_applied_and_head_stays_float32(policy, compute_dtype):
     assert devices.apply_precision(policy) == policy
     model = build_model(model_cfg("cnn"), spec("image", "multiclass", 10))

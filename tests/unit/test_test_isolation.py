@@ -59,15 +59,16 @@ def run_inner_session(tmp_path, ci: str | None) -> tuple[dict, dict, dict, str]:
         env["CI"] = ci
     report = tmp_path / "report.xml"
     result = subprocess.run(
-        [sys.executable, "-c", RUNNER, ",".join(DEVELOPER_ENVIRONMENT), "-p", "tests.conftest", "-p", "no:cacheprovider",
-         f"--junitxml={report}", "-rA", str(tmp_path / "test_inner.py")],
+        [sys.executable, "-c", RUNNER, ",".join(DEVELOPER_ENVIRONMENT), "-p", "tests.conftest",
+         "-p", "no:cacheprovider", f"--junitxml={report}", "-rA", str(tmp_path / "test_inner.py")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     output = result.stdout + result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     outcomes = {}
     for case in ElementTree.parse(report).getroot().iter("testcase"):
-        found = [(child.tag, child.get("message", "")) for child in case if child.tag in ("failure", "error", "skipped")]
+        found = [(child.tag, child.get("message", "")) for child in case
+                 if child.tag in ("failure", "error", "skipped")]
         outcomes[case.get("name")] = found[0] if found else ("passed", "")
     return outcomes, bogus, summary["after"], output
 

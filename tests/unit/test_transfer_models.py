@@ -102,9 +102,11 @@ def test_every_image_model_honours_dropout_l2_and_batch_norm(name, config):
 @pytest.mark.parametrize(
     "override,expected",
     [
-        ("model.backbone=vgg16", r"`model.backbone`: received 'vgg16'. Allowed: one of efficientnet_b0, mobilenet_v2, resnet50"),
+        ("model.backbone=vgg16",
+         r"`model.backbone`: received 'vgg16'. Allowed: one of efficientnet_b0, mobilenet_v2, resnet50"),
         ("model.weights=/no/such/dir/weights.h5", r"`model.weights`: no file at '/no/such/dir/weights.h5'"),
-        ("model.fine_tune.unfreeze_layers=-5", r"`model.fine_tune.unfreeze_layers`: received -5. Allowed: an integer of at least 1"),
+        ("model.fine_tune.unfreeze_layers=-5",
+         r"`model.fine_tune.unfreeze_layers`: received -5. Allowed: an integer of at least 1"),
         ("model.fine_tune.lr=0", r"`model.fine_tune.lr`"),
         ("model.input_size=16", r"`model.input_size`: received 16. Allowed: null or an integer of at least 32"),
         ("model.alpha=0.5", r"`model.alpha`.*only mobilenet_v2 has a width multiplier; backbone is resnet50"),
