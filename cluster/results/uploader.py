@@ -6,12 +6,12 @@
 
 The epoch hook only stats the checkpoint, reads the job's small progress file and hard-links the
 epoch's resumable state aside, then queues a message. The worker thread uploads a new best checkpoint
-(to an immutable name, then moves the trial's `best.json` pointer to it by compare-and-swap), then the
-newest state (trial_state.py: a trial retried on another node resumes from it), syncs TensorBoard event
-files every `sync_seconds`, and uploads the resolved config and, at the end, metrics.json. Each
-transfer is bounded by the store's retry deadline; failures are logged as warnings in the trial's log
-and retried at the next sync (a state only until a newer one replaces it). Whatever was uploaded stays
-if the trial dies.
+(upload_transfers.py: to an immutable name, then moves the trial's `best.json` pointer to it by
+compare-and-swap), then the newest state (trial_state.py: a trial retried on another node resumes from it),
+syncs TensorBoard event files every `sync_seconds`, and uploads the resolved config and, at the end,
+metrics.json. Each transfer is bounded by the store's retry deadline; failures are logged as warnings in the
+trial's log and retried at the next sync (a state only until a newer one replaces it). Whatever was uploaded
+stays if the trial dies.
 """
 
 from __future__ import annotations
@@ -23,56 +23,20 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from trainers.job_files import (
-    BEST_CHECKPOINT,
-    METRICS,
-    PROGRESS,
-    RESOLVED_CONFIG,
-    STATE,
-    TENSORBOARD,
-    UNREADABLE,
-    Progress,
-)
-
 from cluster.results import layout
+from cluster.results.trial_state import STAGING, StagedState, stage_state, upload_state
+from cluster.results.upload_transfers import BestCheckpoint, TrialTransfers, UploadReport
 from cluster.store.base import Store
 from cluster.store.errors import StorageError
-from cluster.store.pointers import is_better, read_json, replace_if_better
-from cluster.results.trial_state import STAGING, StagedState, stage_state, upload_state
+from trainers.job_files import BEST_CHECKPOINT, PROGRESS, STATE, UNREADABLE, Progress
+
+# UploadReport is defined beside the transfers that fill it; callers import it from here.
+__all__ = ["TrialUploader", "UploadReport"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Best:
-    epoch: int
-    value: float
-    signature: tuple  # (mtime_ns, size) of the checkpoint file when the epoch ended
-
-
-@dataclass
-class UploadReport:
-    uploaded: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    # Failures of the final pass at close(): what is missing from the store (earlier ones were retried).
-    unsynced: list[str] = field(default_factory=list)
-    checkpoint: Optional[dict] = None  # the trial's best.json record after the last checkpoint upload
-    finished: bool = True  # False when close() gave up waiting
-
-    def summary(self) -> str:
-        text = f"{len(self.uploaded)} object(s) uploaded"
-        if self.unsynced:
-            text += f", {len(self.unsynced)} NOT uploaded (last: {self.unsynced[-1]})"
-        elif self.failures:
-            text += f", {len(self.failures)} failed transfer(s) retried (last: {self.failures[-1]})"
-        if not self.finished:
-            text += ", gave up waiting for the rest"
-        return text
 
 
 class TrialUploader:
@@ -96,14 +60,14 @@ class TrialUploader:
         self.sync_seconds = sync_seconds
         self.report = UploadReport()
         self._queue: queue.Queue = queue.Queue()
-        self._synced: dict[str, tuple] = {}  # local relative path -> (mtime_ns, size) last uploaded
-        self._pending: Optional[_Best] = None  # a best checkpoint not yet uploaded
-        self._uploaded_signature: Optional[tuple] = None
+        self._pending: Optional[BestCheckpoint] = None  # the newest best checkpoint the worker was told of
         self.sweep_id = sweep_id
         self._pending_state: Optional[StagedState] = None
         self._state_signature: Optional[tuple] = None  # progress.json of the last state staged
         self.state_record: Optional[dict] = None  # the trial's state pointer after the last state upload
         self._staging = Path(tempfile.mkdtemp(prefix="raylaunch-upload-"))
+        self._transfers = TrialTransfers(self.store, self.sweep, self.trial, self.job_dir, metric, mode,
+                                         self._staging, self.report)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"uploader-{sweep}-{trial}", daemon=True)
         self._thread.start()
@@ -128,7 +92,7 @@ class TrialUploader:
         except UNREADABLE:
             self._queue.put(("epoch", None))  # no checkpoint (disabled or not yet written): sync the rest
             return
-        best = _Best(progress.best_epoch, progress.best_value, (checkpoint.st_mtime_ns, checkpoint.st_size))
+        best = BestCheckpoint(progress.best_epoch, progress.best_value, (checkpoint.st_mtime_ns, checkpoint.st_size))
         self._queue.put(("epoch", best))
 
     def close(self, timeout: float = 600.0) -> UploadReport:
@@ -138,38 +102,25 @@ class TrialUploader:
             self._closed = True
             self._queue.put(("close", None))
         self._thread.join(timeout)
+        trial_uri = self._transfers.trial_uri
         if self._thread.is_alive():
             self.report.finished = False
-            log.error(
-                "Uploads to %s did not finish within %.0f s; what is not uploaded stays in %s.",
-                self._trial_uri(), timeout, self.job_dir,
-            )
+            log.error("Uploads to %s did not finish within %.0f s; what is not uploaded stays in %s.",
+                      trial_uri, timeout, self.job_dir)
         elif self.report.unsynced:
-            log.error("Uploads to %s incomplete, not in the store: %s", self._trial_uri(), "; ".join(self.report.unsynced))
+            log.error("Uploads to %s incomplete, not in the store: %s", trial_uri, "; ".join(self.report.unsynced))
         elif self.report.failures:
-            log.warning("Uploaded to %s after retrying failed transfers: %s", self._trial_uri(), self.report.summary())
+            log.warning("Uploaded to %s after retrying failed transfers: %s", trial_uri, self.report.summary())
         else:
-            log.info("Uploaded to %s: %s", self._trial_uri(), self.report.summary())
+            log.info("Uploaded to %s: %s", trial_uri, self.report.summary())
         return self.report
 
     # ------------------------------------------------------------ worker thread
-    def _trial_uri(self) -> str:
-        return f"{self.store.uri}/{layout.trial_key(self.sweep, self.trial)}"
-
     def _run(self) -> None:
         next_sync = time.monotonic()
         try:
             while True:
-                try:
-                    messages = [self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))]
-                except queue.Empty:
-                    messages = []
-                # Drain: when uploads lag behind training only the newest best checkpoint matters.
-                while True:
-                    try:
-                        messages.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
+                messages = self._next_messages(next_sync)
                 closing = any(kind == "close" for kind, _ in messages)
                 failures_before = len(self.report.failures)
                 for kind, payload in messages:
@@ -179,21 +130,34 @@ class TrialUploader:
                         self._replace_pending_state(payload)
                 if closing:
                     self._stage_final_state()
-                self._upload_checkpoint()  # no-op unless a new best is pending (or a failed one)
+                self._transfers.upload_checkpoint(self._pending)  # no-op unless a new best is pending (or a failed one)
                 # After the checkpoint: a state naming a best epoch comes with that epoch's checkpoint stored.
                 self._upload_state()
                 if closing or time.monotonic() >= next_sync:
-                    self._sync_files(final=closing)
+                    self._transfers.sync_files(final=closing)
                     next_sync = time.monotonic() + self.sync_seconds
                 if closing:
                     self.report.unsynced = self.report.failures[failures_before:]
                     return
         except Exception as error:  # noqa: BLE001 - the thread must say why it stopped, never die silently
-            log.exception("Upload thread for %s stopped: %s", self._trial_uri(), error)
+            log.exception("Upload thread for %s stopped: %s", self._transfers.trial_uri, error)
             self.report.failures.append(f"upload thread stopped: {error}")
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
             shutil.rmtree(self.job_dir / STAGING, ignore_errors=True)
+
+    def _next_messages(self, next_sync: float) -> list[tuple]:
+        """The next message (waiting at most until `next_sync`) and every one queued behind it."""
+        try:
+            messages = [self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))]
+        except queue.Empty:
+            messages = []
+        # Drain: when uploads lag behind training only the newest best checkpoint matters.
+        while True:
+            try:
+                messages.append(self._queue.get_nowait())
+            except queue.Empty:
+                return messages
 
     def _replace_pending_state(self, staged: StagedState) -> None:
         # Only the newest state matters: one the uploads did not get to in time is dropped.
@@ -224,7 +188,8 @@ class TrialUploader:
         try:
             record = upload_state(self.store, self.sweep, self.trial, self.sweep_id, staged)
         except (StorageError, *UNREADABLE) as error:
-            self._fail(f"resumable state of epoch {staged.epoch} to {self._trial_uri()} (a newer one replaces it)", error)
+            self._transfers.fail(f"resumable state of epoch {staged.epoch} to {self._transfers.trial_uri} "
+                                 f"(a newer one replaces it)", error)
             return
         if record is not None:
             self.state_record = record
@@ -232,102 +197,3 @@ class TrialUploader:
             log.debug("State of epoch %d uploaded to %s/%s", staged.epoch, self.store.uri, record["folder"])
         staged.discard()
         self._pending_state = None
-
-    def _fail(self, what: str, error: Exception) -> None:
-        message = f"{what}: {error}"
-        self.report.failures.append(message)
-        log.warning("Upload failed (will retry at the next sync): %s", message)
-
-    def _snapshot(self, relative: Path, signature: Optional[tuple] = None) -> Optional[Path]:
-        """Copy a job file aside so the upload sends one consistent version, even while the job keeps
-        writing it. With `signature`, return None unless the file is exactly that version."""
-        source = self.job_dir / relative
-        before = os.stat(source)
-        if signature is not None and (before.st_mtime_ns, before.st_size) != signature:
-            return None
-        copy = self._staging / uuid.uuid4().hex
-        shutil.copyfile(source, copy)
-        after = os.stat(source)
-        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
-            copy.unlink()
-            return None
-        return copy
-
-    def _upload_checkpoint(self) -> None:
-        best = self._pending
-        if best is None or best.signature == self._uploaded_signature:
-            return
-        pointer_key = layout.trial_key(self.sweep, self.trial, layout.POINTER)
-        copy = None
-        try:
-            current, _ = read_json(self.store, pointer_key)
-            if current is not None and not is_better(best.value, current.get("value"), self.mode):
-                # An earlier attempt of this trial already uploaded a checkpoint at least as good.
-                self._uploaded_signature = best.signature
-                return
-            copy = self._snapshot(BEST_CHECKPOINT, best.signature)
-            if copy is None:
-                return  # rewritten since that epoch: the next epoch's message carries the new version
-            key = layout.checkpoint_key(self.sweep, self.trial, best.epoch, uuid.uuid4().hex[:8])
-            info = self.store.upload_file(copy, key, if_generation_match=0)
-            self.report.uploaded.append(key)
-            record = {
-                "sweep": self.sweep,
-                "trial": self.trial,
-                "metric": self.metric,
-                "mode": self.mode,
-                "value": best.value,
-                "epoch": best.epoch,
-                "checkpoint": info.to_dict(),
-                "uploaded_at": time.time(),
-            }
-            # The pointer moves only after the checkpoint is completely stored and verified.
-            written, previous = replace_if_better(self.store, pointer_key, record)
-            if written:
-                self.report.uploaded.append(pointer_key)
-                self.report.checkpoint = record
-                old = (previous or {}).get("checkpoint", {}).get("key")
-                if old and old != key and old.startswith(layout.trial_key(self.sweep, self.trial, layout.CHECKPOINTS)):
-                    self.store.delete(old)
-            else:
-                self.store.delete(key)  # lost to a better record written meanwhile
-            self._uploaded_signature = best.signature
-            # Debug: one line per improvement would interleave with the job's progress bar.
-            log.debug("Best checkpoint (epoch %d, %s %.4f) uploaded to %s/%s", best.epoch, self.metric, best.value, self.store.uri, key)
-        except (StorageError, OSError) as error:
-            self._fail(f"checkpoint of epoch {best.epoch} to {self._trial_uri()}", error)
-        finally:
-            if copy is not None:
-                copy.unlink(missing_ok=True)
-
-    def _sync_files(self, final: bool) -> None:
-        candidates: list[Path] = [Path(RESOLVED_CONFIG)]
-        if final:
-            candidates.append(Path(METRICS))
-        tensorboard = self.job_dir / TENSORBOARD
-        if tensorboard.is_dir():
-            candidates += sorted(p.relative_to(self.job_dir) for p in tensorboard.rglob("*") if p.is_file())
-        for relative in candidates:
-            source = self.job_dir / relative
-            try:
-                stat = os.stat(source)
-            except FileNotFoundError:
-                continue
-            signature = (stat.st_mtime_ns, stat.st_size)
-            name = relative.as_posix()
-            if self._synced.get(name) == signature:
-                continue
-            copy = None
-            try:
-                copy = self._snapshot(relative)
-                if copy is None:
-                    continue  # being written right now: next sync
-                key = layout.trial_key(self.sweep, self.trial, *relative.parts)
-                self.store.upload_file(copy, key)
-                self._synced[name] = signature
-                self.report.uploaded.append(key)
-            except (StorageError, OSError) as error:
-                self._fail(f"{name} to {self._trial_uri()}", error)
-            finally:
-                if copy is not None:
-                    copy.unlink(missing_ok=True)
