@@ -23,10 +23,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from trainers.job_files import TENSORBOARD
-
 from cluster.store import StorageError, Store
 from cluster.store.layout import TRIALS
+from trainers.job_files import TENSORBOARD
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,8 @@ def trial_records(store: Store, sweep: str) -> list[dict]:
 def rank(records: list[dict]) -> list[dict]:
     """Trials with a checkpoint, best first (ties: the lower trial name)."""
     ranked = [r for r in records if r["pointer"] and r["pointer"].get("value") is not None]
-    return sorted(ranked, key=lambda r: (r["pointer"]["value"] if r["pointer"]["mode"] == "min" else -r["pointer"]["value"]))
+    return sorted(ranked, key=lambda r: (r["pointer"]["value"] if r["pointer"]["mode"] == "min"
+                                         else -r["pointer"]["value"]))
 
 
 def write_sweep_manifest(

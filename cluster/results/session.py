@@ -11,18 +11,17 @@ launch.py's task function uses it for `python launch.py` and, inside each Ray tr
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any, Optional
 
 from cluster.results import layout
-from cluster.store.layout import job_identity
-from cluster.store import open_store
-from cluster.store.base import Store
 from cluster.results.manifest import write_sweep_manifest
-from cluster.store.ownership import claim_sweep
 from cluster.results.trial_state import RestoreOutcome, restore_state
 from cluster.results.uploader import TrialUploader, UploadReport
+from cluster.store import open_store
+from cluster.store.base import Store
+from cluster.store.layout import job_identity
+from cluster.store.ownership import claim_sweep
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from cluster.results import layout
+from cluster.results.manifest import trial_records, write_sweep_manifest
 from cluster.store import preflight
 from cluster.store.base import Store
 from cluster.store.errors import StorageError
-from cluster.results.manifest import trial_records, write_sweep_manifest
+from cluster.store.layout import sweep_name_of
 from cluster.store.ownership import claim_sweep
 from cluster.store.pointers import read_json
-from cluster.store.layout import sweep_name_of
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class SweepStorage:
             books = {}
             for record in trial_records(self.store, self.sweep):
                 pointer = record["pointer"]
-                trial_record, _ = read_json(self.store, layout.trial_key(self.sweep, record["trial"], layout.TRIAL_RECORD))
+                record_key = layout.trial_key(self.sweep, record["trial"], layout.TRIAL_RECORD)
+                trial_record, _ = read_json(self.store, record_key)
                 books[record["trial"]] = {
                     "checkpoint": f"{self.store.uri}/{pointer['checkpoint']['key']}" if pointer else None,
                     "finished": record["finished"], "trial_id": (trial_record or {}).get("trial_id")}
@@ -77,7 +78,8 @@ class SweepStorage:
             return None
         return books
 
-    def finish(self, sweep_dir: str | Path, leaderboard: Sequence[Any] = (), command: Optional[list[str]] = None) -> Optional[dict]:
+    def finish(self, sweep_dir: str | Path, leaderboard: Sequence[Any] = (),
+               command: Optional[list[str]] = None) -> Optional[dict]:
         """Write `<sweep>/manifest.json` then `<sweep>/best.json` (only if better than what is there).
         Never raises: the sweep's results stand locally; a failure is logged and returned as None."""
         sweep = self.sweep

@@ -25,6 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from cluster.results import layout
+from cluster.store.base import Store
+from cluster.store.errors import PreconditionFailed, StorageError
+from cluster.store.pointers import read_json
 from trainers.job_files import (
     BEST_CHECKPOINT,
     PREVIOUS_STATE,
@@ -36,11 +40,6 @@ from trainers.job_files import (
     check_state,
     newest_usable_state,
 )
-
-from cluster.results import layout
-from cluster.store.base import Store
-from cluster.store.errors import PreconditionFailed, StorageError
-from cluster.store.pointers import read_json
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,8 @@ def upload_state(store: Store, sweep: str, trial: str, sweep_id: str, staged: St
     pointer_key = layout.trial_key(sweep, trial, layout.STATE_POINTER)
     current, generation = read_json(store, pointer_key)
     if current is not None and current.get("sweep_id") != sweep_id:
-        raise StorageError(f"{store.uri}/{pointer_key} belongs to another sweep ({current.get('sweep_id')}); not replacing it.")
+        raise StorageError(f"{store.uri}/{pointer_key} belongs to another sweep ({current.get('sweep_id')}); "
+                           f"not replacing it.")
     if current is not None and int(current.get("epoch", 0)) > staged.epoch:
         return None
     progress = Progress.read(staged.folder)
@@ -195,9 +195,11 @@ def restore_state(store: Store, sweep: str, trial: str, sweep_id: str, job_dir: 
         pointer, _ = read_json(store, layout.trial_key(sweep, trial, layout.STATE_POINTER))
     except StorageError as error:
         pointer = None
-        warnings.append(f"the store's state of this trial could not be read ({error}); resuming from the local one if any")
+        warnings.append(f"the store's state of this trial could not be read ({error}); "
+                        f"resuming from the local one if any")
     if pointer is not None and pointer.get("sweep_id") != sweep_id:
-        warnings.append(f"{store.uri}/{layout.trial_key(sweep, trial, layout.STATE_POINTER)} belongs to another sweep; ignored")
+        warnings.append(f"{store.uri}/{layout.trial_key(sweep, trial, layout.STATE_POINTER)} "
+                        f"belongs to another sweep; ignored")
         pointer = None
     for entry in (_entry(pointer), (pointer or {}).get("previous")):
         if not entry or int(entry["epoch"]) <= local_epoch:
@@ -218,8 +220,10 @@ def restore_state(store: Store, sweep: str, trial: str, sweep_id: str, job_dir: 
         try:
             _restore_best_checkpoint(store, sweep, trial, job_dir)
         except (StorageError, KeyError, TypeError) as error:
-            warnings.append(f"the best checkpoint could not be restored ({error}); the next better epoch saves a new one")
-        return _logged(RestoreOutcome("store", int(entry["epoch"]), f"{store.uri}/{entry['folder']}", warnings), job_dir)
+            warnings.append(f"the best checkpoint could not be restored ({error}); "
+                            f"the next better epoch saves a new one")
+        outcome = RestoreOutcome("store", int(entry["epoch"]), f"{store.uri}/{entry['folder']}", warnings)
+        return _logged(outcome, job_dir)
     if local is not None:
         return _logged(RestoreOutcome("local", local.epochs_completed, str(local.folder), warnings), job_dir)
     return _logged(RestoreOutcome("none", 0, "", warnings), job_dir)

@@ -51,7 +51,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--host", default="localhost", help="address to bind (default: localhost only)")
     parser.add_argument("--mirror", default=None, help="bucket only: local folder for the copies of the event "
                                                        "files (default: ~/.cache/raylaunch/tensorboard/...)")
-    parser.add_argument("--sync-seconds", type=float, default=5.0, help="bucket only: how often the mirror is refreshed")
+    parser.add_argument("--sync-seconds", type=float, default=5.0,
+                        help="bucket only: how often the mirror is refreshed")
     args, extra = parser.parse_known_args(argv)
     args.extra = [arg for arg in extra if arg != "--"]
     return args
