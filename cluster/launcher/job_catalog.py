@@ -19,20 +19,24 @@ here: its trial fails when it starts, with the app's message in its trial.log.
 from __future__ import annotations
 
 import copy
-import re
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from cluster.launcher.job_configs import SweepError, SweepRefused, compose_job, job_label, validator
+from cluster.launcher.job_configs import (
+    SweepError,
+    SweepRefused,
+    compose_job,
+    job_label,
+    launcher_references,
+    validator,
+)
 from cluster.launcher.resources import TrialResources, trial_resources
+from cluster.launcher.settings import LauncherSettings
 from cluster.private_apis import apply_overrides, overrides_dirname
-
-_INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
-_KEY = re.compile(r"^[A-Za-z_][\w.]*$")
 
 
 class _Group:
@@ -43,55 +47,16 @@ class _Group:
         self.values = values  # key -> override line of the representative's value overrides
         # Keys hydra.launcher interpolates (transitively); None: could not tell, every value is relevant.
         self.relevant = relevant
-        self.settings: dict[tuple, dict] = {}
+        self.settings: dict[tuple, LauncherSettings] = {}
         self.resources: dict[tuple, TrialResources] = {}
         self.checked: set[str] = set()
         # The task's part of the config (no `hydra` node), into which each value to check is swapped and back.
         self.task: Optional[DictConfig] = None
 
 
-def launcher_settings(sweep_config: DictConfig) -> dict:
+def launcher_settings(sweep_config: DictConfig) -> LauncherSettings:
     """The job's `hydra.launcher` node resolved against that job's config."""
-    return OmegaConf.to_container(sweep_config.hydra.launcher, resolve=True)
-
-
-def _launcher_references(config: DictConfig) -> Optional[set[str]]:
-    """Every key of the config that `hydra.launcher`'s interpolations read, following interpolations
-    through the keys they name; None when one cannot be followed (then every value override is relevant)."""
-    raw = OmegaConf.to_container(config, resolve=False)
-
-    def at(key: str) -> Any:
-        node = raw
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
-
-    def strings(node: Any):
-        if isinstance(node, str):
-            yield node
-        elif isinstance(node, dict):
-            for value in node.values():
-                yield from strings(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from strings(value)
-
-    found: set[str] = set()
-    pending = ["hydra.launcher"]
-    while pending:
-        for text in strings(at(pending.pop())):
-            for inner in _INTERPOLATION.findall(text):
-                resolver, _, arguments = inner.partition(":")
-                candidates = [part.strip() for part in arguments.split(",")] if arguments else [resolver.strip()]
-                for candidate in candidates:
-                    if candidate.startswith("."):
-                        return None  # relative interpolation: do not guess
-                    if _KEY.match(candidate) and candidate not in found:
-                        found.add(candidate)
-                        pending.append(candidate)
-    return found
+    return LauncherSettings.of(sweep_config.hydra.launcher)
 
 
 class JobCatalog:
@@ -105,7 +70,7 @@ class JobCatalog:
         self._parser = OverridesParser.create()
         self._parsed: dict[str, Override] = {}
         self._groups: dict[tuple, _Group] = {}
-        self._validate = validator(launcher.settings)
+        self._validate = validator(launcher.settings.validate)
         self.num_composed = 0  # full Hydra compositions so far (the costly part)
 
     def __getstate__(self) -> dict:
@@ -148,7 +113,7 @@ class JobCatalog:
         group = self._groups.get(choices)
         if group is None:
             config = self._compose_checked(list(overrides), num)
-            group = self._groups[choices] = _Group(config, values, _launcher_references(config))
+            group = self._groups[choices] = _Group(config, values, launcher_references(config))
             group.checked.update(values.values())
         return group, values
 
@@ -261,7 +226,7 @@ class JobCatalog:
                 keep.append(line)
         return tuple(keep)
 
-    def settings(self, overrides: Sequence[str], num: int = 0) -> dict:
+    def settings(self, overrides: Sequence[str], num: int = 0) -> LauncherSettings:
         """The job's resolved `hydra.launcher` node (cached per the values it depends on)."""
         group, values = self._group(overrides, num)
         key = self._relevant(group, self._differing(group, values))

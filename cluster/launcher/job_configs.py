@@ -23,7 +23,7 @@ class SweepError(CompactHydraException):
 
 class SweepRefused(SweepError):
     """The sweep cannot start with what it was given (a job's config, the store, the search settings):
-    nothing was launched. An app exits with its status for bad input (launch.py: 2)."""
+    nothing was launched. An app may exit with a status of its own for bad input (this project's: 2)."""
 
 
 def compose_job(launcher, overrides: Sequence[str], num: int) -> DictConfig:
@@ -47,9 +47,8 @@ def job_label(num: int, overrides: Sequence[str]) -> str:
     return f"#{num} ({' '.join(filter_overrides(overrides)) or 'no overrides'})"
 
 
-def validator(launcher_settings: dict):
+def validator(name: Optional[str]):
     """The app's check of one job config (hydra.launcher.validate: the dotted name of a callable), or None."""
-    name = launcher_settings.get("validate")
     if not name:
         return None
     from hydra.utils import get_method
@@ -78,3 +77,46 @@ def setting_key(sweep_config: DictConfig, path: str) -> str:
     raw = OmegaConf.to_container(node, resolve=False).get(leaf) if OmegaConf.is_dict(node) else None
     match = _SOURCE.match(raw) if isinstance(raw, str) else None
     return match.group(1) if match else f"hydra.launcher.{path}"
+
+
+_INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
+_KEY = re.compile(r"^[A-Za-z_][\w.]*$")
+
+
+def launcher_references(config: DictConfig) -> Optional[set[str]]:
+    """Every key of the config that `hydra.launcher`'s interpolations read, following interpolations
+    through the keys they name; None when one cannot be followed (then every value override is relevant)."""
+    raw = OmegaConf.to_container(config, resolve=False)
+
+    def at(key: str) -> Any:
+        node = raw
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def strings(node: Any):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            for value in node.values():
+                yield from strings(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from strings(value)
+
+    found: set[str] = set()
+    pending = ["hydra.launcher"]
+    while pending:
+        for text in strings(at(pending.pop())):
+            for inner in _INTERPOLATION.findall(text):
+                resolver, _, arguments = inner.partition(":")
+                candidates = [part.strip() for part in arguments.split(",")] if arguments else [resolver.strip()]
+                for candidate in candidates:
+                    if candidate.startswith("."):
+                        return None  # relative interpolation: do not guess
+                    if _KEY.match(candidate) and candidate not in found:
+                        found.add(candidate)
+                        pending.append(candidate)
+    return found

@@ -4,7 +4,7 @@ Used only when the user asks for a search (asks_for_search); otherwise `-m` is H
 range() and choice() enumerate like comma lists. In a search, comma lists (`model=cnn,lstm`) and glob() stay
 a grid (tune.grid_search); `choice()` and `range()` become tune.choice, `interval(a,b)` tune.uniform (`tag(int, interval(a,b))` tune.randint, both bounds
 included), and `tag(log, interval(a,b))` the log-uniform versions. Each trial turns its sampled values back into override
-strings, so a trial's job is composed exactly as `python launch.py <those overrides>` would compose it.
+strings, so a trial's job is composed exactly as the app run with those overrides would compose it.
 """
 
 from __future__ import annotations

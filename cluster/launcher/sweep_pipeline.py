@@ -13,32 +13,26 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, read_write
 
 from cluster.launcher import leaderboard
 from cluster.launcher.job_catalog import JobCatalog
 from cluster.launcher.job_configs import SweepError, SweepRefused, setting_key
 from cluster.launcher.job_numbers import JobNumbers
 from cluster.launcher.resources import TrialResources, alive_node_capacities, check_fits
+from cluster.launcher.settings import LauncherSettings, Objective
 from cluster.launcher.sweep_books import audit
-from cluster.launcher.sweep_folder import in_ray_package_cache, mark_ended, outside_ray_package_cache
+from cluster.launcher.sweep_folder import mark_ended, outside_ray_package_cache
 from cluster.launcher.sweep_plan import InDriver, SweepPlan
+from cluster.launcher.sweep_results import open_results
 from cluster.launcher.sweep_spec import SweepSpec
-from cluster.results.watch import watch_line
+from cluster.launcher.tune_algorithms import build_algorithms, clip_to_space  # noqa: F401 - older PBT states name it here
 
 log = logging.getLogger(__name__)
-
-
-def _settings(launcher) -> dict:
-    settings = {key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-                for key, value in launcher.settings.items()}
-    settings["init"] = settings.get("init") or {}
-    return settings
 
 
 def _prepare(launcher) -> tuple[DictConfig, Path]:
@@ -47,7 +41,7 @@ def _prepare(launcher) -> tuple[DictConfig, Path]:
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     # Absolute: Tune runs each trial in its own folder, and other nodes have another working directory.
     sweep_dir = Path(str(config.hydra.sweep.dir)).expanduser().absolute()
-    moved = outside_ray_package_cache(sweep_dir, str(launcher.settings.get("cluster_dir") or "~/raylaunch"))
+    moved = outside_ray_package_cache(sweep_dir, launcher.settings.cluster_dir)
     if moved != sweep_dir:
         print(f"This sweep runs as a Ray job in Ray's copy of the checkout, which Ray may delete: its folder is "
               f"{moved} (hydra.launcher.cluster_dir)", flush=True)
@@ -58,49 +52,17 @@ def _prepare(launcher) -> tuple[DictConfig, Path]:
     return config, sweep_dir
 
 
-# PBT: Tune checkpoints (copies of a job's state, one per epoch) kept per trial. Tune hands an exploiting
-# trial the donor's latest and a resumed driver each trial's latest its snapshot named: both are read within
-# an epoch or two, and a trial that finds one already rotated away resumes from its own state instead.
-PBT_CHECKPOINTS_KEPT = 4
 # Jobs listed one per line before launch; a larger sweep lists this many and counts the rest.
 MAX_LISTED = 50
 
 
-def _objective(settings: Sequence[dict]) -> tuple[Optional[str], str]:
+def _objective(settings: Sequence[LauncherSettings]) -> Objective:
     """The metric and mode every job's `hydra.launcher` names (one for the whole sweep)."""
-    pairs = {(job.get("metric"), str(job.get("mode", "auto") or "auto")) for job in settings}
+    pairs = {(job.metric, job.mode_name) for job in settings}
     if len(pairs) != 1:
         raise SweepRefused(f"The jobs of one sweep must optimise the same metric, received {sorted(pairs, key=str)} "
-                         f"(metric, mode). Sweep the metric in separate sweeps.")
-    metric, mode = pairs.pop()
-    mode = mode.rsplit(".", 1)[-1]  # an enum may arrive as "Mode.min"
-    if mode == "auto":  # Keras' rule (its callbacks' mode="auto")
-        mode = "max" if metric and any(word in metric for word in ("acc", "auc", "precision", "recall", "f1")) else "min"
-    return metric, mode
-
-
-def _check_storage(settings: Sequence[dict], sweep_dir: Path):
-    """The store every trial uploads to, proven writable and the sweep's name claimed there before Ray
-    starts: a bad URI, a missing bucket, missing credentials or a name another sweep owns stop it here."""
-    from cluster.results.sweep import SweepStorage
-    from cluster.store import StorageError
-
-    uris = {job.get("storage") for job in settings}
-    for uri in uris:
-        if uri is not None and "://" not in str(uri) and not os.path.isabs(str(uri)) and in_ray_package_cache(Path.cwd()):
-            raise SweepRefused(f"The store {uri} is a relative folder, and this sweep runs as a Ray job in Ray's copy of "
-                             f"the checkout, which Ray deletes and no other node can reach. Set it to "
-                             f"gs://BUCKET/PREFIX, or an absolute folder every node mounts.")
-    try:
-        return SweepStorage.check(uris, sweep_dir)
-    except StorageError as error:
-        raise SweepRefused(f"Storage error, so no job of this sweep was started: {error}") from error
-
-
-def _print_watch_line(sweep_dir: Path, storage) -> None:
-    """First, before any trial starts: one TensorBoard over all trials. With a bucket, trials on any node
-    upload their event files there, so that is what to watch."""
-    print(watch_line(storage.uri if storage is not None and not storage.is_local_folder else str(sweep_dir)), flush=True)
+                           f"(metric, mode). Sweep the metric in separate sweeps.")
+    return Objective(*pairs.pop())
 
 
 def _warn_if_results_stay_on_nodes(storage, num_nodes: int, key: str) -> None:
@@ -112,12 +74,12 @@ def _warn_if_results_stay_on_nodes(storage, num_nodes: int, key: str) -> None:
               f"every node mounts that folder, set {key}=gs://BUCKET/PREFIX to collect them.", flush=True)
 
 
-def _connect_and_check(settings: dict, requests: list[tuple[str, TrialResources]]) -> tuple[bool, int]:
+def _connect_and_check(settings: LauncherSettings, requests: list[tuple[str, TrialResources]]) -> tuple[bool, int]:
     """(whether this call started Ray, the number of alive nodes)."""
     from cluster.launcher.ray_session import connect, resolve_address
 
-    address = resolve_address(settings.get("address"))
-    started = connect(address, settings["init"], float(settings.get("connect_timeout_s", 10)))
+    address = resolve_address(settings.address)
+    started = connect(address, settings.init, settings.connect_timeout_s)
     try:
         nodes = alive_node_capacities()
         check_fits(requests, nodes)
@@ -132,42 +94,6 @@ def _disconnect(started: bool) -> None:
 
     if started and ray.is_initialized():
         ray.shutdown()
-
-
-def _instantiate(config, **extra):
-    if config is None:
-        return None
-    from hydra.utils import instantiate
-
-    try:
-        # Extras (Tune search-space objects, functions) passed to the built partial, not merged into the config.
-        return instantiate(config, _partial_=True)(**extra)
-    except Exception as error:  # noqa: BLE001 - a wrong argument in a searcher's or scheduler's config
-        raise SweepRefused(f"{config.get('_target_')} could not be built from its config ({config}): {error}") from None
-
-
-def clip_to_space(bounds: dict, config: dict) -> dict:
-    """PBT's custom_explore_fn: a perturbed value (x0.8, x1.2) stays inside the interval it was sampled from."""
-    chosen = config.get("overrides", {})
-    for key, (lower, upper, integer) in bounds.items():
-        if key in chosen:
-            value = min(max(chosen[key], lower), upper)
-            chosen[key] = int(round(value)) if integer else value
-    return config
-
-
-def _pbt_extras(spec: SweepSpec) -> dict:
-    """What PopulationBasedTraining needs from the search space: the values it may change, kept in their bounds."""
-    from functools import partial
-
-    from ray.tune.search.sample import Float, Integer
-
-    bounds = {}
-    for key, domain in spec.mutations.items():
-        if isinstance(domain, (Float, Integer)):
-            upper = domain.upper - 1 if isinstance(domain, Integer) else domain.upper  # randint's upper is exclusive
-            bounds[key] = (domain.lower, upper, isinstance(domain, Integer))
-    return {"hyperparam_mutations": {"overrides": dict(spec.mutations)}, "custom_explore_fn": partial(clip_to_space, bounds)}
 
 
 def _list_jobs(spec: SweepSpec, catalog: JobCatalog) -> None:
@@ -185,82 +111,90 @@ def _distinct_requests(spec: SweepSpec, catalog: JobCatalog) -> list[tuple[str, 
     return [(label, request) for request, label in seen.items()]
 
 
-def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
-    import random
-
-    from hydra.core.singleton import Singleton
-    from ray import tune
-
-    from cluster.launcher.progress import SweepProgress
-    from cluster.launcher.trial_results import never_started, outcome, trials_with_results
-    from cluster.launcher.tune_trial import run_trial
-    from cluster.launcher.tuner import build_tuner
-
-    config, sweep_dir = _prepare(launcher)
+def _check_jobs(launcher, spec: SweepSpec, sweep_dir: Path) -> tuple[JobCatalog, Objective, Any]:
+    """Steps 0-2: every job composed and checked, the objective agreed, the results' store opened."""
     print(spec.summary, flush=True)
     catalog = JobCatalog(launcher, spec.first_job_num)
     catalog.check(spec.jobs_to_check, spec.labels if spec.space is not None else None, spec.extra_values)
     settings_of_jobs = [catalog.settings(job, spec.first_job_num + index) for index, job in enumerate(spec.jobs_to_check)]
-    metric, mode = _objective(settings_of_jobs)
-    storage = _check_storage(settings_of_jobs, sweep_dir)
-    _print_watch_line(sweep_dir, storage)
-    log.info("Sweep folder %s, optimising %s %s (%d job configs composed for %d jobs)", sweep_dir, metric or "nothing",
-             mode, catalog.num_composed, len(spec.jobs_to_check))
+    objective = _objective(settings_of_jobs)
+    storage = open_results(launcher.settings, {job.storage for job in settings_of_jobs}, sweep_dir,
+                           _storage_key(spec, catalog))
+    where = storage.uri if storage is not None and not storage.is_local_folder else str(sweep_dir)
+    print(launcher.settings.watch_line(where), flush=True)
+    log.info("Sweep folder %s, optimising %s %s (%d job configs composed for %d jobs)", sweep_dir,
+             objective.metric or "nothing", objective.mode, catalog.num_composed, len(spec.jobs_to_check))
     _list_jobs(spec, catalog)
-    settings = _settings(launcher)
-    scheduler_extras = _pbt_extras(spec) if spec.mutations else {}
-    if spec.mutations and spec.seed is not None:
-        random.seed(spec.seed)  # PBT explores with Python's random module, in this process
-    scheduler = _instantiate(spec.scheduler, **scheduler_extras)
-    search_alg = _instantiate(spec.search_alg)
-    if spec.mutations and metric is None:
-        raise SweepRefused("Population-based training compares trials on a metric: set hydra.launcher.metric.")
+    return catalog, objective, storage
+
+
+def _storage_key(spec: SweepSpec, catalog: JobCatalog) -> str:
+    return setting_key(catalog.representative(spec.jobs_to_check[0], spec.first_job_num), "storage")
+
+
+def _trainable(launcher, spec: SweepSpec, catalog: JobCatalog, objective: Objective, storage, config, sweep_dir):
+    """The trial function with the plan it runs (shipped to every trial) and the resources each trial asks for."""
+    from hydra.core.singleton import Singleton
+    from ray import tune
+
+    from cluster.launcher.tune_trial import run_trial
+
+    plan = SweepPlan(
+        hydra_context=launcher.hydra_context, task_function=launcher.task_function, config=config,
+        singleton_state=Singleton.get_state(), metric=objective.metric, initial_job_idx=spec.first_job_num,
+        jobs=spec.jobs, space=spec.space,
+        store_uri=None if storage is None else str(storage.store.uri),
+        sweep_id=None if storage is None else storage.sweep_id,
+        # Every epoch: PBT may pick a donor at any report, and takes the donor's latest checkpoint.
+        checkpoint_interval=1 if spec.mutations else None,
+    )
+    resources = InDriver(f"resources of {sweep_dir}",
+                         lambda trial_config: catalog.resources(plan.overrides_of(trial_config)).placement())
+    return plan, tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources=resources)
+
+
+def _outcomes(result_grid, spec: SweepSpec, plan: SweepPlan, catalog: JobCatalog, objective: Objective,
+              progress) -> tuple[dict, list]:
+    """Each job's (leaderboard row, JobReturn) by number, jobs that never started included, and the
+    (trial id, job number) pairs Tune knows, for the audit."""
+    from cluster.launcher.trial_results import never_started, outcome, trials_with_results
+
+    outcomes, trial_jobs = {}, []
+    scheduler_name = str(spec.scheduler["_target_"]).rsplit(".", 1)[-1] if spec.scheduler else None
+    for trial, result in trials_with_results(result_grid):
+        num, overrides = plan.job_of(result.config or trial.config, trial.trial_id, trial.custom_trial_name)
+        trial_jobs.append((str(trial.trial_id), num))
+        outcomes[num] = outcome(trial, result, num, catalog.job_view(overrides, num), objective.metric,
+                                objective.mode, progress.interrupted(trial.trial_id), scheduler_name)
+    for index, overrides in enumerate(spec.jobs or []):
+        num = spec.first_job_num + index
+        if num not in outcomes:
+            outcomes[num] = never_started(num, catalog.job_view(overrides, num))
+    return outcomes, trial_jobs
+
+
+def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
+    from cluster.launcher.progress import SweepProgress
+    from cluster.launcher.tuner import build_tuner
+
+    config, sweep_dir = _prepare(launcher)
+    settings = launcher.settings
+    catalog, objective, storage = _check_jobs(launcher, spec, sweep_dir)
+    scheduler, search_alg = build_algorithms(spec, objective.metric)
     started, num_nodes = _connect_and_check(settings, _distinct_requests(spec, catalog))
-    _warn_if_results_stay_on_nodes(
-        storage, num_nodes, setting_key(catalog.representative(spec.jobs_to_check[0], spec.first_job_num), "storage"))
+    _warn_if_results_stay_on_nodes(storage, num_nodes, _storage_key(spec, catalog))
     try:
-        plan = SweepPlan(
-            hydra_context=launcher.hydra_context, task_function=launcher.task_function, config=config,
-            singleton_state=Singleton.get_state(), metric=metric, initial_job_idx=spec.first_job_num,
-            jobs=spec.jobs, space=spec.space,
-            store_uri=None if storage is None else str(storage.store.uri),
-            sweep_id=None if storage is None else storage.sweep_id,
-            # Every epoch: PBT may pick a donor at any report, and takes the donor's latest checkpoint.
-            checkpoint_interval=1 if spec.mutations else None,
-        )
-        resources = InDriver(f"resources of {sweep_dir}",
-                             lambda trial_config: catalog.resources(plan.overrides_of(trial_config)).placement())
-        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources=resources)
+        plan, trainable = _trainable(launcher, spec, catalog, objective, storage, config, sweep_dir)
         describe = lambda trial_config: " ".join(filter_overrides(plan.overrides_of(trial_config)))  # noqa: E731
-        verbose = int(settings.get("verbose", 1))
-        progress = SweepProgress(metric, mode, describe, quiet=verbose == 0)
-        tuner = build_tuner(
-            sweep_dir, trainable, spec.param_space, spec.record, metric=metric, mode=mode,
-            num_samples=spec.num_samples, scheduler=scheduler, search_alg=search_alg, seed=spec.seed,
-            checkpoints_kept=PBT_CHECKPOINTS_KEPT if spec.mutations else None,
-            max_concurrent_trials=settings.get("max_concurrent_trials"),
-            # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
-            max_failures=int(settings.get("max_failures", 2)), verbose=max(verbose, 1),
-            job_numbers=JobNumbers(plan, sweep_dir),
-            progress_reporter=progress,
-        )
-        result_grid = tuner.fit()
-        outcomes, trial_jobs = {}, []
-        scheduler_name = str(spec.scheduler["_target_"]).rsplit(".", 1)[-1] if spec.scheduler else None
-        for trial, result in trials_with_results(result_grid):
-            num, overrides = plan.job_of(result.config or trial.config, trial.trial_id, trial.custom_trial_name)
-            trial_jobs.append((str(trial.trial_id), num))
-            outcomes[num] = outcome(trial, result, num, catalog.job_view(overrides, num), metric, mode,
-                                    progress.interrupted(trial.trial_id), scheduler_name)
-        for index, overrides in enumerate(spec.jobs or []):
-            num = spec.first_job_num + index
-            if num not in outcomes:
-                outcomes[num] = never_started(num, catalog.job_view(overrides, num))
+        progress = SweepProgress(objective.metric, objective.mode, describe, quiet=settings.verbose == 0)
+        tuner = build_tuner(sweep_dir, trainable, spec, settings, objective, (scheduler, search_alg),
+                            JobNumbers(plan, sweep_dir), progress)
+        outcomes, trial_jobs = _outcomes(tuner.fit(), spec, plan, catalog, objective, progress)
     finally:
         _disconnect(started)
     rows = [outcomes[num][0] for num in sorted(outcomes)]
     books = storage.trial_books() if storage is not None else None
-    _finish(rows, metric, mode, sweep_dir, storage, books)
+    _finish(rows, objective, sweep_dir, storage, books)
     if not any(row.status == "INTERRUPTED" for row in rows):
         mark_ended(sweep_dir, {row.job: row.status for row in rows})
         if spec.mutations:
@@ -280,8 +214,9 @@ def _delete_pbt_checkpoints(sweep_dir: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _finish(rows: list, metric: Optional[str], mode: str, sweep_dir: Path, storage=None, books=None) -> None:
-    """`books`: the store's view of each trial (SweepStorage.trial_books), read once for this and the audit."""
+def _finish(rows: list, objective: Objective, sweep_dir: Path, storage=None, books=None) -> None:
+    """`books`: the store's view of each trial (sweep_results.py), read once for this and the audit."""
+    metric, mode = objective
     for row in rows:  # what the trials uploaded, wherever they ran
         row.checkpoint = ((books or {}).get(Path(row.job_dir).name) or {}).get("checkpoint") or row.checkpoint
     json_path, csv_path = leaderboard.write(rows, metric, mode, sweep_dir)

@@ -59,7 +59,12 @@ class SweepSpec:
     extra_values: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def grid_spec(job_overrides: Sequence[Sequence[str]], first_job_num: int) -> SweepSpec:
+def _presets(presets: Optional[str], example: str = "...") -> str:
+    """The app's ready-made searches in a message (hydra.launcher.search_presets), else the sweeper's settings."""
+    return f"{presets}={example}" if presets else "hydra.sweeper.search_alg=... / hydra.sweeper.scheduler=..."
+
+
+def grid_spec(job_overrides: Sequence[Sequence[str]], first_job_num: int, presets: Optional[str] = None) -> SweepSpec:
     from ray import tune
 
     jobs = [list(overrides) for overrides in job_overrides]
@@ -72,25 +77,26 @@ def grid_spec(job_overrides: Sequence[Sequence[str]], first_job_num: int) -> Swe
         first_job_num=first_job_num,
         summary=f"Grid: {len(jobs)} job{'s' if len(jobs) != 1 else ''} on Ray Tune, every combination of the sweep's "
                 f"values (comma lists, range() and choice() enumerate as in Hydra; to sample instead, ask for a search: "
-                f"hydra.sweeper.num_samples=N, an interval() or hparams_search=...)",
+                f"hydra.sweeper.num_samples=N, an interval() or {_presets(presets)})",
         details=[f"#{first_job_num + index} : {' '.join(filter_overrides(overrides))}" for index, overrides in enumerate(jobs)],
     )
 
 
-def target_class(config: Any, setting: str):
+def target_class(config: Any, setting: str, presets: Optional[str] = None):
     """The class a `_target_` config names; a SweepRefused naming the setting when it names none."""
     from hydra.utils import get_class
 
     target = config.get("_target_") if isinstance(config, dict) else None
     if not target:
-        raise SweepRefused(f"hydra.sweeper.{setting} must be a `_target_` config (see conf/hparams_search/), received {config!r}")
+        raise SweepRefused(f"hydra.sweeper.{setting} must be a `_target_` config (e.g. "
+                           f"{{_target_: ray.tune.schedulers.ASHAScheduler}}, or {_presets(presets)}), received {config!r}")
     try:
         cls = get_class(str(target))
         return type(cls.__name__, (), {"_configured_name": str(target).rsplit(".", 1)[-1], "_cls": cls}) \
             if cls.__name__ != str(target).rsplit(".", 1)[-1] else cls
     except Exception as error:  # noqa: BLE001 - Hydra says what could not be imported
-        raise SweepRefused(f"hydra.sweeper.{setting}._target_={target} names no class ({error}). The searchers and "
-                         f"schedulers ready to use are the options of hparams_search (python launch.py --help).") from None
+        ready = f" The searchers and schedulers ready to use are the options of {presets} (--help)." if presets else ""
+        raise SweepRefused(f"hydra.sweeper.{setting}._target_={target} names no class ({error}).{ready}") from None
 
 
 def _name(cls) -> str:
@@ -121,19 +127,21 @@ def _grid_as_choices(space: SearchSpace, searcher) -> list[str]:
     return turned
 
 
-def _check_pbt(space: SearchSpace, searcher, scheduler, mutable: Sequence[str], num_samples: int) -> dict:
+def _check_pbt(space: SearchSpace, searcher, scheduler, mutable: Sequence[str], num_samples: int,
+               presets: Optional[str]) -> dict:
     """PBT copies trials into each other and changes their values between epochs: only keys a job can take on
     mid-training may be swept. Returns the hyperparam_mutations (the sampled domains of those keys)."""
     if searcher is not None:
         raise SweepRefused(f"{_name(scheduler)} chooses its own trials and cannot be combined with {_name(searcher)}: "
-                         f"drop hydra.sweeper.search_alg (e.g. hparams_search=pbt alone).")
+                         f"drop hydra.sweeper.search_alg" + (f" (e.g. {presets}=pbt alone)." if presets else "."))
     allowed = ", ".join(mutable) or "none (hydra.sweeper.mutable is empty)"
     for key in [*space.grid, *space.sampled]:
         if not any(fnmatch.fnmatchcase(key, pattern) for pattern in mutable):
             raise SweepRefused(
                 f"`{space.typed[key]}`: {_name(scheduler)} changes hyperparameters during training, and {key} cannot "
                 f"change mid-training (what can: {allowed}). Fix {key} for the whole sweep ({key}=VALUE) and run one "
-                f"population per value, or compare values with a search that does not change them (hparams_search=asha)."
+                f"population per value, or compare values with a search that does not change them "
+                f"({_presets(presets, 'asha') if presets else 'e.g. ASHAScheduler'})."
             )
     if not space.sampled:
         raise SweepRefused(f"{_name(scheduler)} needs hyperparameters to explore: give at least one as an interval(), "
@@ -143,15 +151,16 @@ def _check_pbt(space: SearchSpace, searcher, scheduler, mutable: Sequence[str], 
     return {key: space.sampled[key] for key in space.sampled}
 
 
-def search_spec(arguments: Sequence[str], settings: SearchSettings) -> SweepSpec:
+def search_spec(arguments: Sequence[str], settings: SearchSettings, presets: Optional[str] = None) -> SweepSpec:
+    """`presets`: the app's config group of ready-made searches (hydra.launcher.search_presets), for messages."""
     space = build_search_space(list(arguments))
     num_samples = settings.num_samples if settings.num_samples is not None else 1
     if num_samples < 1:
         raise SweepRefused(f"hydra.sweeper.num_samples must be at least 1, received {num_samples}.")
-    searcher = target_class(settings.search_alg, "search_alg") if settings.search_alg is not None else None
-    scheduler = target_class(settings.scheduler, "scheduler") if settings.scheduler is not None else None
+    searcher = target_class(settings.search_alg, "search_alg", presets) if settings.search_alg is not None else None
+    scheduler = target_class(settings.scheduler, "scheduler", presets) if settings.scheduler is not None else None
     as_choices = _grid_as_choices(space, searcher)
-    mutations = _check_pbt(space, searcher, scheduler, settings.mutable, num_samples) if _is_pbt(scheduler) else {}
+    mutations = _check_pbt(space, searcher, scheduler, settings.mutable, num_samples, presets) if _is_pbt(scheduler) else {}
     samples = representative_overrides(space)
     num_trials = space.num_trials(num_samples)
     how = _name(searcher) if searcher is not None else "random draws"

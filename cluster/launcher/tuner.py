@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cluster.launcher.job_numbers import JobNumbers
+from cluster.launcher.settings import LauncherSettings, Objective
 from cluster.launcher.sweep_folder import EXPERIMENT, resumes
+from cluster.launcher.sweep_spec import SweepSpec
 
 log = logging.getLogger(__name__)
+
+# PBT: Tune checkpoints (copies of a job's state, one per epoch) kept per trial. Tune hands an exploiting
+# trial the donor's latest and a resumed driver each trial's latest its snapshot named: both are read within
+# an epoch or two, and a trial that finds one already rotated away resumes from its own state instead.
+PBT_CHECKPOINTS_KEPT = 4
 
 
 def _quiet_tune() -> None:
@@ -40,55 +47,39 @@ def _trial_ids(experiment: Path) -> Optional[set[str]]:
         return None
 
 
-def build_tuner(
-    sweep_dir: Path,
-    trainable: Any,
-    param_space: dict,
-    spec_record: dict,
-    *,
-    metric: Optional[str],
-    mode: str,
-    num_samples: int,
-    scheduler: Any,
-    search_alg: Any,
-    seed: Optional[int],
-    checkpoints_kept: Optional[int],
-    max_concurrent_trials: Optional[int],
-    max_failures: int,
-    verbose: int,
-    job_numbers: JobNumbers,
-    progress_reporter: Any,
-):
-    """Trials use no Tune checkpoints, except under PBT: a job resumes from its own saved state, and after a
-    killed driver Tune would restore from a checkpoint its last snapshot named, which rotation may have
-    deleted. PBT needs them to copy one trial into another: `checkpoints_kept` per trial (see
-    sweep_pipeline.PBT_CHECKPOINTS_KEPT), all deleted when the sweep ends."""
+def build_tuner(sweep_dir: Path, trainable: Any, spec: SweepSpec, settings: LauncherSettings, objective: Objective,
+                algorithms: tuple[Any, Any], job_numbers: JobNumbers, progress_reporter: Any):
+    """`algorithms`: (scheduler, search_alg), None where the sweep uses none. Trials use no Tune checkpoints,
+    except under PBT: a job resumes from its own saved state, and after a killed driver Tune would restore
+    from a checkpoint its last snapshot named, which rotation may have deleted. PBT needs them to copy one
+    trial into another: PBT_CHECKPOINTS_KEPT per trial, all deleted when the sweep ends."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     _quiet_tune()
-    if resumes(sweep_dir, spec_record):
+    if resumes(sweep_dir, spec.record):
         log.info("Resuming the sweep in %s: finished trials are kept, unfinished ones continue", sweep_dir)
         job_numbers.resuming(_trial_ids(sweep_dir / EXPERIMENT))
         return tune.Tuner.restore(str(sweep_dir / EXPERIMENT), trainable, resume_unfinished=True, resume_errored=True,
-                                  param_space=param_space)
+                                  param_space=spec.param_space)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    if search_alg is None and seed is not None:
+    scheduler, search_alg = algorithms
+    if search_alg is None and spec.seed is not None:
         # A generator of its own: with the global numpy RNG, whatever else draws from it between trials (the
         # scheduler, Ray's internals) shifts the samples; its own RandomState makes a seed name one list of trials.
         # Tune applies max_concurrent_trials to Searchers only: this generator takes it itself.
-        search_alg = BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent_trials or 0)
+        search_alg = BasicVariantGenerator(random_state=spec.seed, max_concurrent=settings.max_concurrent_trials or 0)
     return tune.Tuner(
         trainable,
-        param_space=param_space,
+        param_space=spec.param_space,
         tune_config=tune.TuneConfig(
-            metric=metric,
-            mode=mode if metric else None,
-            num_samples=num_samples,
+            metric=objective.metric,
+            mode=objective.mode if objective.metric else None,
+            num_samples=spec.num_samples,
             search_alg=search_alg,
             scheduler=scheduler,
-            max_concurrent_trials=max_concurrent_trials,
+            max_concurrent_trials=settings.max_concurrent_trials,
             # Each trial in a fresh process: TensorFlow's devices are fixed once it starts.
             reuse_actors=False,
             trial_name_creator=job_numbers.name_of,
@@ -97,9 +88,10 @@ def build_tuner(
         run_config=tune.RunConfig(
             name=EXPERIMENT,
             storage_path=str(sweep_dir),
-            failure_config=tune.FailureConfig(max_failures=max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
-            verbose=verbose,
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=PBT_CHECKPOINTS_KEPT if spec.mutations else None),
+            # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
+            verbose=max(settings.verbose, 1),
             progress_reporter=progress_reporter,
             callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
         ),

@@ -24,8 +24,9 @@ import os
 import secrets
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from hydra.errors import CompactHydraException
 
@@ -87,10 +88,24 @@ def auth_message(address: str, error: str) -> str:
 
 
 # ---------------------------------------------------------------- what is shipped
-def project_dir() -> Path:
-    """The checkout to ship: the folder of the script that started (launch.py)."""
+def entry_script() -> Path:
+    """The script that started this process (the app's, e.g. launch.py)."""
     main = sys.modules.get("__main__")
-    return Path(getattr(main, "__file__", None) or "launch.py").resolve().parent
+    script = getattr(main, "__file__", None)
+    if not script:
+        raise SubmitError("Submitting needs the app started as a script (python SCRIPT.py -m ...), not from an "
+                          "interactive session.")
+    return Path(script).resolve()
+
+
+def project_dir() -> Path:
+    """The checkout to ship: the folder of the script that started."""
+    return entry_script().parent
+
+
+def app_command() -> str:
+    """How this app is started, as typed in its checkout: `python <script>`."""
+    return f"python {shlex.quote(entry_script().name)}"
 
 
 def package_size(directory: Path) -> tuple[int, list[tuple[int, str]]]:
@@ -177,10 +192,11 @@ def forwarded_env(names: Sequence[str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- the command run on the cluster
-def cluster_command(argv: Sequence[str], sweep_dir: str, cluster_dir: str) -> str:
+def cluster_command(argv: Sequence[str], sweep_dir: str, cluster_dir: str, app: str = "") -> str:
     """The job's entrypoint: this command line as typed (quoted for the job's shell), without the
     submission, with the sweep folder under `cluster_dir` on the head. A relative sweep folder keeps its
-    path below it (same name in the store); an absolute one keeps its last two parts (`<date>/<time>`)."""
+    path below it (same name in the store); an absolute one keeps its last two parts (`<date>/<time>`).
+    `app`: how the app starts (default: app_command())."""
     kept = [arg for arg in argv if not arg.startswith(("hydra.launcher.submit=", "hydra.sweep.dir="))]
     relative = Path(sweep_dir)
     if relative.is_absolute():
@@ -189,7 +205,7 @@ def cluster_command(argv: Sequence[str], sweep_dir: str, cluster_dir: str) -> st
     # "$HOME" is expanded by the job's shell on the head, where the sweep runs.
     root = '"$HOME"' + shlex.quote(root[1:]) if root.startswith("~") else shlex.quote(root)
     return " ".join([
-        "python", "launch.py", *(shlex.quote(arg) for arg in kept),
+        app or app_command(), *(shlex.quote(arg) for arg in kept),
         f"hydra.sweep.dir={root}/{shlex.quote(str(relative))}", "hydra.launcher.submit=null",
     ])
 
@@ -238,49 +254,39 @@ def exit_status(client, submission_id: str) -> int:
 
 
 def follow_hint(submission_id: str) -> str:
-    return (f"Follow it: python launch.py jobs logs {submission_id} --follow    "
-            f"Stop it: python launch.py jobs stop {submission_id}")
+    app = app_command()
+    return f"Follow it: {app} jobs logs {submission_id} --follow    Stop it: {app} jobs stop {submission_id}"
 
 
-# ---------------------------------------------------------------- from the sweeper
-def sweep_jobs(arguments: Sequence[str], max_batch_size: Optional[int], search: bool = False) -> list[list[str]]:
-    """The jobs the sweep will run (a search: one per combination of its comma lists), as the launcher
-    composes them, so each is checked here before anything is uploaded."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+# ---------------------------------------------------------------- from the launcher
+@dataclass(frozen=True)
+class SweepToShip:
+    """A sweep the launcher checked (every job composed and validated), as submission needs it."""
 
-    from cluster.launcher.search_space import build_search_space, representative_overrides
-    from cluster.private_apis import grid_batches
+    address: str
+    argv: list  # the command line as typed, after the script's name
+    sweep_dir: str
+    cluster_dir: str  # hydra.launcher.cluster_dir
+    job_env: list  # hydra.launcher.job_env
+    stores: set  # each job's hydra.launcher.storage
+    storage_key: str  # what the user sets the store with, named in messages
+    num_jobs: int
+    watch_line: Callable[[str], str]  # how to watch the sweep, given its URI or folder
 
-    if search:
-        return [list(overrides) for overrides in representative_overrides(build_search_space(list(arguments)))]
-    parsed = OverridesParser.create().parse_overrides(list(arguments))
-    return [list(job) for batch in grid_batches(parsed, max_batch_size) for job in batch]
 
-
-def submit_sweep(launcher, arguments: Sequence[str], address: str, max_batch_size: Optional[int] = None,
-                 search: bool = False) -> None:
-    """Check the sweep here, ship it to the cluster, follow it; exits with the sweep's status."""
-    from cluster.launcher.job_catalog import JobCatalog
-    from cluster.launcher.job_configs import setting_key
-    from cluster.results.watch import watch_line
+def ship_sweep(sweep: SweepToShip) -> None:
+    """Refuse stores the user could not reach, ship the checkout, follow the job; exits with the sweep's status."""
     from cluster.store.layout import sweep_name_of
 
-    config = launcher.config
-    settings = launcher.settings
-    jobs = sweep_jobs(arguments, max_batch_size, search)
-    catalog = JobCatalog(launcher)
-    catalog.check(jobs)
-    uris = {catalog.settings(job, num).get("storage") for num, job in enumerate(jobs)}
-    check_results_reachable(uris, address, setting_key(catalog.representative(jobs[0]), "storage"))
-    env = forwarded_env(list(settings.get("job_env") or []))
-    sweep_dir = str(config.hydra.sweep.dir)
-    sweep_name = sweep_name_of(sweep_dir)
-    command = cluster_command(sys.argv[1:], sweep_dir, str(settings.get("cluster_dir") or "~/raylaunch"))
-    client, submission_id = submit(address, command, sweep_name, env, {"storage": str(next(iter(uris)))})
-    store = str(next(iter(uris))).rstrip("/")
-    print(f"Submitted sweep {sweep_name} ({len(jobs)} job(s) checked here) as job {submission_id}\n"
-          f"Dashboard: {address.rstrip('/')}/#/jobs/{submission_id}\n"
-          f"{watch_line(f'{store}/{sweep_name}' if store.startswith('gs://') else store)}\n"
+    check_results_reachable(sweep.stores, sweep.address, sweep.storage_key)
+    env = forwarded_env(list(sweep.job_env))
+    sweep_name = sweep_name_of(sweep.sweep_dir)
+    command = cluster_command(sweep.argv, sweep.sweep_dir, sweep.cluster_dir)
+    store = str(next(iter(sweep.stores))).rstrip("/")
+    client, submission_id = submit(sweep.address, command, sweep_name, env, {"storage": store})
+    print(f"Submitted sweep {sweep_name} ({sweep.num_jobs} job(s) checked here) as job {submission_id}\n"
+          f"Dashboard: {sweep.address.rstrip('/')}/#/jobs/{submission_id}\n"
+          f"{sweep.watch_line(f'{store}/{sweep_name}' if store.startswith('gs://') else store)}\n"
           f"{follow_hint(submission_id)}\n", flush=True)
     try:
         status = follow(client, submission_id)

@@ -9,13 +9,14 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from cluster.launcher.settings import LauncherSettings
+
 from . import config as _config  # noqa: F401  (registers the config schemas)
 
 
 class RayTuneLauncher(Launcher):
     def __init__(self, **settings) -> None:
-        # The launcher's own settings (hydra.launcher.*), kept as a plain dict so they pickle cheaply.
-        self.settings = settings
+        self.settings = LauncherSettings.of(settings)
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
@@ -26,7 +27,6 @@ class RayTuneLauncher(Launcher):
         self.task_function = task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from cluster.launcher.sweep_pipeline import run_sweep
-        from cluster.launcher.sweep_spec import grid_spec
+        from cluster.launcher.routing import launch
 
-        return run_sweep(self, grid_spec(job_overrides, initial_job_idx))
+        return launch(self, job_overrides, initial_job_idx)

@@ -22,7 +22,7 @@ from cluster.submission.submit import (
 def test_overrides_reach_the_cluster_exactly_as_typed():
     typed = ["-m", "lr=tag(log,interval(1e-4,1e-2))", "model.units=[64,32]", "data.class_names=[it's,fine]",
              "storage.uri=gs://b/exp", "hydra.launcher.submit=http://127.0.0.1:8265"]
-    command = cluster_command(typed, "multirun/2026-12-01/10-00-00", "~/raylaunch")
+    command = cluster_command(typed, "multirun/2026-12-01/10-00-00", "~/raylaunch", app="python launch.py")
     # The job's shell (POSIX sh, as Ray runs entrypoints) sees the same words, minus the submission.
     words = subprocess.run(["sh", "-c", f'for w in {command.split(" ", 2)[2]}; do printf "%s\\n" "$w"; done'],
                            capture_output=True, text=True, env={"HOME": "/home/ray"}).stdout.splitlines()
@@ -33,7 +33,8 @@ def test_overrides_reach_the_cluster_exactly_as_typed():
 
 
 def test_an_absolute_sweep_folder_keeps_its_name_under_the_cluster_folder():
-    command = cluster_command(["-m", "hydra.sweep.dir=/data/sweeps/lr-search"], "/data/sweeps/lr-search", "/mnt/runs")
+    command = cluster_command(["-m", "hydra.sweep.dir=/data/sweeps/lr-search"], "/data/sweeps/lr-search", "/mnt/runs",
+                              app="python launch.py")
     assert command.endswith("hydra.sweep.dir=/mnt/runs/sweeps/lr-search hydra.launcher.submit=null")
 
 
