@@ -142,13 +142,65 @@ def _wait_at_exit_for_the_task():
     return unwound
 
 
+class EpochReports:
+    """What the task reports each epoch, passed on to Tune (with a PBT snapshot of its state when the sweep
+    takes them). The last epoch's metrics are held back and sent with the job's result after its final work:
+    a scheduler that ends trials at their last epoch (ASHA at max_t) would otherwise stop it before the task
+    returns."""
+
+    def __init__(self, snapshots: Optional[StateSnapshots]):
+        self.snapshots = snapshots
+        self.held_back: dict = {}
+        self.stopped_at: Optional[int] = None  # the epoch after which Tune's scheduler stopped the trial
+
+    def __call__(self, epoch: int, metrics: dict, last: bool, state_paths: list) -> None:
+        from ray import tune
+
+        if last:
+            self.held_back.update(metrics, epoch=epoch)
+            return
+        checkpoint, folder = self.snapshots.checkpoint(epoch, state_paths) if self.snapshots else (None, None)
+        try:
+            tune.report({**metrics, "epoch": epoch}, checkpoint=checkpoint)
+        except SystemExit:  # Tune stopped the trial (a scheduler's decision) while it waited on this report
+            self.stopped_at = epoch
+            raise
+        finally:
+            if folder is not None:  # Tune copied it into the experiment's folder
+                import shutil
+
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_job(plan: SweepPlan, hydra_context, sweep_config, num: int, job_dir: Path, reports: EpochReports):
+    """Hydra's run_job in the trial, the task's exits told apart: a scheduler's stop, or the task's own error."""
+    from hydra.core.utils import run_job
+
+    from cluster.launcher.trial_context import leave_trial
+
+    unwound = _wait_at_exit_for_the_task()
+    try:
+        return run_job(hydra_context=hydra_context, task_function=plan.task_function, config=sweep_config,
+                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+    except SystemExit as exit_:
+        if reports.stopped_at is not None:
+            print(f"[raylaunch] job #{num} was stopped by the sweep's scheduler after epoch {reports.stopped_at}; its "
+                  f"final work (uploads) is done", flush=True)
+            raise
+        # The task function's own error exit; Tune must see a failure.
+        raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
+    finally:
+        leave_trial()
+        unwound.set()
+
+
 def run_trial(config: dict, plan: SweepPlan) -> None:
     """The Tune function trainable: one Hydra job."""
     from hydra.core.singleton import Singleton
-    from hydra.core.utils import JobStatus, run_job, setup_globals
+    from hydra.core.utils import JobStatus, setup_globals
     from ray import tune
 
-    from cluster.launcher.trial_context import TrialInfo, enter_trial, leave_trial
+    from cluster.launcher.trial_context import TrialInfo, enter_trial
 
     trial_id = tune.get_context().get_trial_id()
     num, overrides = plan.job_of(config, trial_id, tune.get_context().get_trial_name())
@@ -175,56 +227,14 @@ def run_trial(config: dict, plan: SweepPlan) -> None:
     runtime_cwd = str(sweep_config.hydra.runtime.cwd)
     if os.path.isdir(runtime_cwd):
         os.chdir(runtime_cwd)
-
-    held_back: dict = {}
-    snapshots = StateSnapshots(job_dir, plan.checkpoint_interval, {"trial_id": trial_id, "job": num, "overrides": overrides}) \
-        if plan.checkpoint_interval else None
-
-    stopped_at: list[int] = []
-
-    def report(epoch: int, metrics: dict, last: bool, state_paths: list) -> None:
-        if last:
-            # Sent with the job's result after its final work: a scheduler that ends trials at their last
-            # epoch (ASHA at max_t) would otherwise stop it before the task returns.
-            held_back.update(metrics, epoch=epoch)
-            return
-        checkpoint, folder = snapshots.checkpoint(epoch, state_paths) if snapshots else (None, None)
-        try:
-            tune.report({**metrics, "epoch": epoch}, checkpoint=checkpoint)
-        except SystemExit:  # Tune stopped the trial (a scheduler's decision) while it waited on this report
-            stopped_at.append(epoch)
-            raise
-        finally:
-            if folder is not None:  # Tune copied it into the experiment's folder
-                import shutil
-
-                shutil.rmtree(folder, ignore_errors=True)
-
-    enter_trial(TrialInfo(sweep_id=plan.sweep_id, gpu_ids=tuple(attempt["gpu_ids"]), inherited=inherited), report)
-    unwound = _wait_at_exit_for_the_task()
-    try:
-        result = run_job(
-            hydra_context=hydra_context,
-            task_function=plan.task_function,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
-    except SystemExit as exit_:
-        if stopped_at:
-            print(f"[raylaunch] job #{num} was stopped by the sweep's scheduler after epoch {stopped_at[0]}; its "
-                  f"final work (uploads) is done", flush=True)
-            raise
-        # The task function's own error exit; Tune must see a failure.
-        raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
-    finally:
-        leave_trial()
-        unwound.set()
+    reports = EpochReports(StateSnapshots(job_dir, plan.checkpoint_interval, {
+        "trial_id": trial_id, "job": num, "overrides": overrides}) if plan.checkpoint_interval else None)
+    enter_trial(TrialInfo(sweep_id=plan.sweep_id, gpu_ids=tuple(attempt["gpu_ids"]), inherited=inherited), reports)
+    result = _run_job(plan, hydra_context, sweep_config, num, job_dir, reports)
     if result.status == JobStatus.FAILED:
         record_end(job_dir, stored)
         raise RuntimeError(f"job #{num} failed; see {job_dir / TRIAL_LOG}") from failed_job_error(result)
-
     lineage = (read_record(job_dir, None) or {}).get("lineage")
-    final = _final_report(result.return_value, held_back, plan.metric, lineage)
+    final = _final_report(result.return_value, reports.held_back, plan.metric, lineage)
     record_end(job_dir, stored, final)
     tune.report(final)
