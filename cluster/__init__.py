@@ -12,3 +12,30 @@ One package per job, imports going down only (tests/unit/test_import_rules.py ch
                   requirements): imports private_apis
     private_apis  the private Hydra and Ray APIs the launcher needs, in one place (tests/launcher/test_private_apis.py)
 """
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+# Sweeps started before the packages above existed pickled classes and functions under the old module names
+# into Tune's experiment state (the trial numbering, the driver-only resources, PBT's explore function): each
+# old name imports its module's new home, so such a sweep still resumes.
+MOVED = {f"cluster.{name}": f"cluster.launcher.{name}" for name in (
+    "job_catalog", "job_configs", "job_numbers", "leaderboard", "node_paths", "pbt_handover", "progress", "ray_session",
+    "resources", "search_space", "sweep_books", "sweep_folder", "sweep_pipeline", "sweep_plan", "sweep_spec",
+    "trial_context", "trial_record", "trial_results", "tune_trial", "tuner")}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path=None, target=None):
+        return importlib.util.spec_from_loader(fullname, self) if fullname in MOVED else None
+
+    def create_module(self, spec):
+        return importlib.import_module(MOVED[spec.name])
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.append(_MovedModules())
