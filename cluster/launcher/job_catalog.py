@@ -213,7 +213,8 @@ class JobCatalog:
             self._check_swapped(group, line)
         except Exception as error:  # noqa: BLE001 - the app's message, with the job named
             where = f"Trial {label}" if label else f"Job {job_label(num, overrides)}"
-            raise SweepRefused(f"{where} cannot run with {line}, so no job of this sweep was started: {error}") from error
+            raise SweepRefused(
+                f"{where} cannot run with {line}, so no job of this sweep was started: {error}") from error
 
     def _relevant(self, group: _Group, differing: list[str]) -> tuple:
         if group.relevant is None:

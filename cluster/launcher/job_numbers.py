@@ -81,7 +81,8 @@ class _Ledger:
         for line in path.read_text().splitlines() if path.is_file() else ():
             try:
                 entry = json.loads(line)
-                self.given[entry["trial_id"]], self.overrides[entry["trial_id"]] = int(entry["job"]), entry.get("overrides")
+                trial_id = entry["trial_id"]
+                self.given[trial_id], self.overrides[trial_id] = int(entry["job"]), entry.get("overrides")
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by a killed driver
         # Job folders of a sweep run by a version without the ledger (read once, when the driver starts).

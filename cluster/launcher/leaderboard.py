@@ -121,7 +121,8 @@ def write(rows: list[Row], metric: str, mode: str, sweep_dir: Path) -> tuple[Pat
     rows = sorted(rows, key=lambda row: row.job)
     json_path, csv_path = sweep_dir / "leaderboard.json", sweep_dir / "leaderboard.csv"
     json_path.write_text(json.dumps(
-        {"metric": metric, "mode": mode, "best": asdict(best) if best else None, "trials": [asdict(row) for row in rows]},
+        {"metric": metric, "mode": mode, "best": asdict(best) if best else None,
+         "trials": [asdict(row) for row in rows]},
         indent=1,
     ))
     with csv_path.open("w", newline="") as handle:

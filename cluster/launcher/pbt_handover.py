@@ -78,7 +78,8 @@ class StateSnapshots:
             try:
                 relative.append(str(path.resolve().relative_to(self.job_dir.resolve())))
             except ValueError:
-                raise RuntimeError(f"report_epoch(state=...) names {path}, which is outside the job folder {self.job_dir}") from None
+                raise RuntimeError(f"report_epoch(state=...) names {path}, which is outside the job folder "
+                                   f"{self.job_dir}") from None
         folder = Path(tempfile.mkdtemp(prefix=".pbt-", dir=self.job_dir))
         for name in relative:
             source, target = self.job_dir / name, folder / name

@@ -77,6 +77,7 @@ class SweepProgress(ProgressReporter):
         for trial in trials:
             if trial.status == "RUNNING":
                 result = trial.last_result or {}
-                at = f"epoch {result['epoch']}, {self.metric} {result[self.metric]:.4f}" if self.metric in result and "epoch" in result else "starting"
+                reported = self.metric in result and "epoch" in result
+                at = f"epoch {result['epoch']}, {self.metric} {result[self.metric]:.4f}" if reported else "starting"
                 lines.append(f"    running {self.describe(trial.config)}: {at}")
         return "\n".join(lines)

@@ -2,8 +2,9 @@
 
 Used only when the user asks for a search (asks_for_search); otherwise `-m` is Hydra's own grid, where
 range() and choice() enumerate like comma lists. In a search, comma lists (`model=cnn,lstm`) and glob() stay
-a grid (tune.grid_search); `choice()` and `range()` become tune.choice, `interval(a,b)` tune.uniform (`tag(int, interval(a,b))` tune.randint, both bounds
-included), and `tag(log, interval(a,b))` the log-uniform versions. Each trial turns its sampled values back into override
+a grid (tune.grid_search); `choice()` and `range()` become tune.choice, `interval(a,b)` tune.uniform
+(`tag(int, interval(a,b))` tune.randint, both bounds included), and `tag(log, interval(a,b))` the log-uniform
+versions. Each trial turns its sampled values back into override
 strings, so a trial's job is composed exactly as the app run with those overrides would compose it.
 """
 

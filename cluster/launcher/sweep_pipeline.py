@@ -116,7 +116,8 @@ def _check_jobs(launcher, spec: SweepSpec, sweep_dir: Path) -> tuple[JobCatalog,
     print(spec.summary, flush=True)
     catalog = JobCatalog(launcher, spec.first_job_num)
     catalog.check(spec.jobs_to_check, spec.labels if spec.space is not None else None, spec.extra_values)
-    settings_of_jobs = [catalog.settings(job, spec.first_job_num + index) for index, job in enumerate(spec.jobs_to_check)]
+    settings_of_jobs = [catalog.settings(job, spec.first_job_num + index)
+                        for index, job in enumerate(spec.jobs_to_check)]
     objective = _objective(settings_of_jobs)
     storage = open_results(launcher.settings, {job.storage for job in settings_of_jobs}, sweep_dir,
                            _storage_key(spec, catalog))
@@ -237,7 +238,8 @@ def _failure(row) -> str:
     without a shared disk it is on that node's disk only)."""
     last = next((line.strip() for line in reversed((row.error or "").splitlines()) if line.strip()), None)
     where = f" on node {row.node}" if row.node else ""
-    return f"job {row.job} ({row.overrides})" + (f": {last[:300]}" if last else "") + f"; log {row.job_dir}/trial.log{where}"
+    error = f": {last[:300]}" if last else ""
+    return f"job {row.job} ({row.overrides}){error}; log {row.job_dir}/trial.log{where}"
 
 
 def _raise_if_unfinished(rows: list, sweep_dir: Path) -> None:

@@ -42,7 +42,8 @@ class SweepPlan:
         # Tune's random search numbers the trials it generates in order: <experiment>_<counter>, kept across restores.
         counter = tune_counter(trial_id)
         if counter is None:
-            raise ValueError(f"trial {trial_id} ({trial_name}) has no job number: it was not named by the sweep's driver")
+            raise ValueError(
+                f"trial {trial_id} ({trial_name}) has no job number: it was not named by the sweep's driver")
         return self.initial_job_idx + counter, self.overrides_of(trial_config)
 
 

@@ -34,9 +34,10 @@ def open_results(settings: LauncherSettings, uris: set, sweep_dir: Path, storage
     from cluster.store import StorageError
 
     for uri in uris:
-        if uri is not None and "://" not in str(uri) and not os.path.isabs(str(uri)) and in_ray_package_cache(Path.cwd()):
-            raise SweepRefused(f"The store {uri} is a relative folder, and this sweep runs as a Ray job in Ray's copy of "
-                               f"the checkout, which Ray deletes and no other node can reach. Set {storage_key} to "
+        relative = uri is not None and "://" not in str(uri) and not os.path.isabs(str(uri))
+        if relative and in_ray_package_cache(Path.cwd()):
+            raise SweepRefused(f"The store {uri} is a relative folder, and this sweep runs as a Ray job in Ray's copy "
+                               f"of the checkout, which Ray deletes and no other node can reach. Set {storage_key} to "
                                f"gs://BUCKET/PREFIX, or an absolute folder every node mounts.")
     if uris == {None}:
         return None

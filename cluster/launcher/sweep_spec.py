@@ -76,9 +76,11 @@ def grid_spec(job_overrides: Sequence[Sequence[str]], first_job_num: int, preset
         jobs=jobs,
         first_job_num=first_job_num,
         summary=f"Grid: {len(jobs)} job{'s' if len(jobs) != 1 else ''} on Ray Tune, every combination of the sweep's "
-                f"values (comma lists, range() and choice() enumerate as in Hydra; to sample instead, ask for a search: "
+                f"values (comma lists, range() and choice() enumerate as in Hydra; to sample instead, ask for a "
+                f"search: "
                 f"hydra.sweeper.num_samples=N, an interval() or {_presets(presets)})",
-        details=[f"#{first_job_num + index} : {' '.join(filter_overrides(overrides))}" for index, overrides in enumerate(jobs)],
+        details=[f"#{first_job_num + index} : {' '.join(filter_overrides(overrides))}"
+                 for index, overrides in enumerate(jobs)],
     )
 
 
@@ -89,7 +91,8 @@ def target_class(config: Any, setting: str, presets: Optional[str] = None):
     target = config.get("_target_") if isinstance(config, dict) else None
     if not target:
         raise SweepRefused(f"hydra.sweeper.{setting} must be a `_target_` config (e.g. "
-                           f"{{_target_: ray.tune.schedulers.ASHAScheduler}}, or {_presets(presets)}), received {config!r}")
+                           f"{{_target_: ray.tune.schedulers.ASHAScheduler}}, or {_presets(presets)}), "
+                           f"received {config!r}")
     try:
         cls = get_class(str(target))
         return type(cls.__name__, (), {"_configured_name": str(target).rsplit(".", 1)[-1], "_cls": cls}) \
@@ -147,7 +150,8 @@ def _check_pbt(space: SearchSpace, searcher, scheduler, mutable: Sequence[str], 
         raise SweepRefused(f"{_name(scheduler)} needs hyperparameters to explore: give at least one as an interval(), "
                          f"e.g. 'lr=tag(log,interval(1e-4,1e-2))' (what can change: {allowed}).")
     if len(space.grid_combinations()) * num_samples < 2:
-        raise SweepRefused(f"{_name(scheduler)} needs a population of at least 2 trials: set hydra.sweeper.num_samples.")
+        raise SweepRefused(
+            f"{_name(scheduler)} needs a population of at least 2 trials: set hydra.sweeper.num_samples.")
     return {key: space.sampled[key] for key in space.sampled}
 
 
@@ -160,14 +164,16 @@ def search_spec(arguments: Sequence[str], settings: SearchSettings, presets: Opt
     searcher = target_class(settings.search_alg, "search_alg", presets) if settings.search_alg is not None else None
     scheduler = target_class(settings.scheduler, "scheduler", presets) if settings.scheduler is not None else None
     as_choices = _grid_as_choices(space, searcher)
-    mutations = _check_pbt(space, searcher, scheduler, settings.mutable, num_samples, presets) if _is_pbt(scheduler) else {}
+    mutations = _check_pbt(space, searcher, scheduler, settings.mutable, num_samples, presets) \
+        if _is_pbt(scheduler) else {}
     samples = representative_overrides(space)
     num_trials = space.num_trials(num_samples)
     how = _name(searcher) if searcher is not None else "random draws"
     if scheduler is not None:
         how += f" with {_name(scheduler)}"
-    grid = f"{len(space.grid_combinations())} grid points ({', '.join(space.grid)}) x {num_samples} samples" if space.grid \
-        else f"{num_samples} samples"
+    grid = f"{num_samples} samples"
+    if space.grid:
+        grid = f"{len(space.grid_combinations())} grid points ({', '.join(space.grid)}) x {grid}"
     return SweepSpec(
         jobs_to_check=samples,
         labels=[f"with {' '.join(overrides)}" for overrides in samples],

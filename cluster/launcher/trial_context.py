@@ -52,7 +52,8 @@ def report_epoch(epoch: int, metrics: dict, last: bool = False, state: Union[str
     """Report one finished epoch to the sweep (a no-op outside a trial). `state`: path(s) in the job folder
     holding the job's resumable state after this epoch (see the module doc)."""
     if _reporter is not None:
-        paths = [] if state is None else [str(state)] if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__") else [str(path) for path in state]
+        one = isinstance(state, (str, bytes)) or hasattr(state, "__fspath__")
+        paths = [] if state is None else [str(state)] if one else [str(path) for path in state]
         _reporter(epoch, metrics, last, paths)
 
 

@@ -56,8 +56,10 @@ def _events(status: str, epochs: Optional[int], last: dict, scheduler: Optional[
     for entry in json.loads(lineage) if isinstance(lineage, str) else []:
         before = dict(item.split("=", 1) for item in entry.get("overrides_before") or [] if "=" in item)
         after = dict(item.split("=", 1) for item in entry.get("overrides") or [] if "=" in item)
-        changed = ", ".join(f"{key} {before.get(key, '-')} -> {value}" for key, value in after.items() if before.get(key) != value)
-        events.append(f"exploited job {entry.get('job')} at its epoch {entry.get('epoch')}" + (f" ({changed})" if changed else ""))
+        changed = ", ".join(f"{key} {before.get(key, '-')} -> {value}"
+                            for key, value in after.items() if before.get(key) != value)
+        events.append(f"exploited job {entry.get('job')} at its epoch {entry.get('epoch')}"
+                      + (f" ({changed})" if changed else ""))
     if status == "STOPPED":
         events.append(f"stopped by {scheduler or 'the scheduler'} after epoch {epochs if epochs is not None else '?'}")
     return events
@@ -72,7 +74,8 @@ class JobView:
 
     @classmethod
     def of(cls, sweep_config) -> "JobView":
-        return cls(list(sweep_config.hydra.overrides.task), f"{sweep_config.hydra.sweep.dir}/{sweep_config.hydra.sweep.subdir}",
+        sweep = sweep_config.hydra.sweep
+        return cls(list(sweep_config.hydra.overrides.task), f"{sweep.dir}/{sweep.subdir}",
                    str(sweep_config.hydra.job.name), lambda: sweep_config)
 
 
@@ -134,7 +137,8 @@ def outcome(trial, result, num: int, job: "JobView", metric: Optional[str], mode
         job=num, trial_id=str(trial.trial_id), status=status, value=value, best_epoch=best_epoch, epochs=epochs,
         wall_time_s=last.get("time_total_s"), overrides=" ".join(filter_overrides(overrides)), job_dir=str(job_dir),
         # The sweep's store names it later (pipeline); a task may return a path of its own.
-        checkpoint=str(job_dir / returned["checkpoint"]) if isinstance(returned, dict) and returned.get("checkpoint") else None,
+        checkpoint=str(job_dir / returned["checkpoint"])
+        if isinstance(returned, dict) and returned.get("checkpoint") else None,
         # Tune adds the address of the node that sent each result.
         node=last.get("node_ip"), error=error, events=_events(status, epochs, last, scheduler, failures_of(trial)),
     )

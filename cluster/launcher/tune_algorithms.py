@@ -54,6 +54,7 @@ def _pbt_extras(spec: SweepSpec) -> dict:
         if isinstance(domain, (Float, Integer)):
             upper = domain.upper - 1 if isinstance(domain, Integer) else domain.upper  # randint's upper is exclusive
             bounds[key] = (domain.lower, upper, isinstance(domain, Integer))
-    return {"hyperparam_mutations": {"overrides": dict(spec.mutations)}, "custom_explore_fn": partial(clip_to_space, bounds)}
+    return {"hyperparam_mutations": {"overrides": dict(spec.mutations)},
+            "custom_explore_fn": partial(clip_to_space, bounds)}
 
 

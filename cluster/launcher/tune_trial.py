@@ -118,7 +118,8 @@ def _final_report(value: Any, held_back: dict, metric: Optional[str], lineage: O
     the metric (from that epoch, else from the return value: a number, or a dict holding the metric)."""
     final = {DONE_KEY: True, RETURN_KEY: _as_json(value), **held_back}
     if lineage:
-        final[LINEAGE_KEY] = _as_json([{key: entry.get(key) for key in ("job", "epoch", "overrides_before", "overrides")}
+        kept = ("job", "epoch", "overrides_before", "overrides")
+        final[LINEAGE_KEY] = _as_json([{key: entry.get(key) for key in kept}
                                        for entry in lineage])
     if metric is not None and metric not in final:
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -216,7 +216,8 @@ def submit(address: str, command: str, sweep_name: str, env: dict, metadata: dic
     size = check_package_size(directory)
     client = client_for(address)
     submission_id = f"raylaunch-{sweep_name}-{secrets.token_hex(3)}".replace("_", "-")
-    print(f"Submitting to {address}: this checkout ({directory}, {size / 2**20:.1f} MiB before compression)", flush=True)
+    print(f"Submitting to {address}: this checkout ({directory}, {size / 2**20:.1f} MiB before compression)",
+          flush=True)
     from ray.exceptions import AuthenticationError
 
     try:
@@ -291,7 +292,8 @@ def ship_sweep(sweep: SweepToShip) -> None:
     try:
         status = follow(client, submission_id)
     except KeyboardInterrupt:
-        print(f"\nDetached: the sweep goes on on the cluster. {follow_hint(submission_id)}", file=sys.stderr, flush=True)
+        print(f"\nDetached: the sweep goes on on the cluster. {follow_hint(submission_id)}", file=sys.stderr,
+              flush=True)
         sys.exit(130)
     if status != 0:
         print(f"The sweep's job {submission_id} ended with status {status}.", file=sys.stderr, flush=True)

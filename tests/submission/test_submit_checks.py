@@ -28,7 +28,8 @@ def test_overrides_reach_the_cluster_exactly_as_typed():
                            capture_output=True, text=True, env={"HOME": "/home/ray"}).stdout.splitlines()
     assert words[:5] == typed[:5]
     assert "hydra.launcher.submit=http://127.0.0.1:8265" not in words
-    assert words[-2:] == ["hydra.sweep.dir=/home/ray/raylaunch/multirun/2026-12-01/10-00-00", "hydra.launcher.submit=null"]
+    assert words[-2:] == ["hydra.sweep.dir=/home/ray/raylaunch/multirun/2026-12-01/10-00-00",
+                          "hydra.launcher.submit=null"]
     assert shlex.split(command)[:2] == ["python", "launch.py"]
 
 
