@@ -24,7 +24,9 @@ class JobFolder:
         better = self.best_value is None or (value < self.best_value if self.mode == "min" else value > self.best_value)
         if better:
             self.best_value, self.best_epoch = value, epoch
-            (self.path / "checkpoints" / "best.keras").write_bytes(checkpoint or os.urandom(4096) + f"epoch {epoch}".encode())
+            (self.path / "checkpoints" / "best.keras").write_bytes(
+                checkpoint or os.urandom(4096) + f"epoch {epoch}".encode()
+            )
         with open(self.events, "ab") as events:
             events.write(f"epoch {epoch} {value}\n".encode())
         state = self.path / "state"

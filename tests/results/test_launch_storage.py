@@ -19,7 +19,8 @@ QUICK = ["trainer.epochs=2", "data.max_train_samples=200", "storage.sync_seconds
 
 
 def no_google_env(tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT")}
+    google = ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT")
+    env = {k: v for k, v in os.environ.items() if k not in google}
     # No gcloud configuration either: application-default credentials cannot be found on disk.
     env.update(HOME=str(tmp_path / "home"), CLOUDSDK_CONFIG=str(tmp_path / "gcloud"))
     return env
@@ -77,8 +78,13 @@ def test_missing_credentials_are_reported_after_one_metadata_server_probe(tmp_pa
         hole.listen(64)
         address = f"127.0.0.1:{hole.getsockname()[1]}"
         env = {**no_google_env(tmp_path), "GCE_METADATA_IP": address, "GCE_METADATA_HOST": address}
-        found = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert "No Google Cloud credentials found" in found.stdout and "gcloud auth application-default login" in found.stdout, found.stdout + found.stderr[-3000:]
+        found = subprocess.run(
+            [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert (
+            "No Google Cloud credentials found" in found.stdout
+            and "gcloud auth application-default login" in found.stdout
+        ), found.stdout + found.stderr[-3000:]
         assert connections_made(hole) == 1, "the metadata server was probed more than once (or not at all)"
 
         result = run_launch("storage.uri=gs://my-bucket/exp", cwd=tmp_path, env={**env, **tensorflow_unimportable})

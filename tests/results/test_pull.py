@@ -103,7 +103,9 @@ def test_pull_best_verifies_and_loads_the_model(sweep, store_uri, tmp_path, caps
     assert json.loads((target / "best.json").read_text())["trial"] == "1"
     assert json.loads((target / "metrics.json").read_text())["best_value"] == 0.2
     assert (target / "resolved_config.yaml").is_file()
-    assert sorted(p.name for p in target.iterdir()) == ["best.json", "best.keras", "metrics.json", "resolved_config.yaml"]
+    assert sorted(p.name for p in target.iterdir()) == [
+        "best.json", "best.keras", "metrics.json", "resolved_config.yaml"
+    ]
 
     manifest = json.loads(store.read_bytes("sw/manifest.json")[0])
     assert manifest["best_trial"] == "1" and manifest["command"] == "launch.py -m lr=1,2,3"
@@ -244,7 +246,8 @@ def test_launch_pull_refusing_a_lambda_model_leaves_the_target_as_it_was(store_u
     refusal = [line for line in result.stderr.splitlines() if line.startswith("pull: error: ")]
     assert len(refusal) == 1, result.stderr
     assert "pull refused, ./best left as it was" in refusal[0] and "Lambda" in refusal[0]
-    assert "trial 1's model" in refusal[0] and "does not load with keras.models.load_model(safe_mode=True)" in refusal[0]
+    assert "trial 1's model" in refusal[0]
+    assert "does not load with keras.models.load_model(safe_mode=True)" in refusal[0]
     assert "#1 trial" not in result.stdout
 
 
@@ -279,7 +282,9 @@ def test_keep_staging_keeps_the_refused_files_outside_the_target(tmp_path, capsy
     staging = Path(found.group(1))
     assert staging.is_dir() and not staging.resolve().is_relative_to(target.resolve())
     assert (staging / "best.keras").read_bytes() == lambda_bytes
-    assert sorted(p.name for p in staging.iterdir()) == ["best.json", "best.keras", "metrics.json", "resolved_config.yaml"]
+    assert sorted(p.name for p in staging.iterdir()) == [
+        "best.json", "best.keras", "metrics.json", "resolved_config.yaml"
+    ]
     assert snapshot(target) == before
 
 

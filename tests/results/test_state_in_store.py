@@ -28,7 +28,8 @@ def test_a_rerun_on_an_empty_disk_continues_from_the_state_in_the_bucket(gcs, tm
     env = {"STORAGE_EMULATOR_HOST": server.url}
     uri = f"gs://{bucket}/exp"
     job_dir = tmp_path / "run"
-    first = run_launch(f"storage.uri={uri}", "trainer.epochs=2", "data.max_train_samples=300", *QUICK, f"hydra.run.dir={job_dir}", cwd=tmp_path, env=env)
+    first = run_launch(f"storage.uri={uri}", "trainer.epochs=2", "data.max_train_samples=300", *QUICK,
+                       f"hydra.run.dir={job_dir}", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     first_history = _metrics(job_dir)["history"]
     # The other machine has only the run folder's claim on the sweep name (what a resumed sweep's driver
@@ -37,7 +38,8 @@ def test_a_rerun_on_an_empty_disk_continues_from_the_state_in_the_bucket(gcs, tm
         if name != "store.json":
             shutil.rmtree(job_dir / name) if (job_dir / name).is_dir() else (job_dir / name).unlink()
 
-    second = run_launch(f"storage.uri={uri}", "trainer.epochs=4", "data.max_train_samples=300", *QUICK, f"hydra.run.dir={job_dir}", cwd=tmp_path, env=env)
+    second = run_launch(f"storage.uri={uri}", "trainer.epochs=4", "data.max_train_samples=300", *QUICK,
+                        f"hydra.run.dir={job_dir}", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"[raylaunch] resuming after epoch 2 from {uri}/run/trials/0/state/e0002-" in second.stdout
     metrics = _metrics(job_dir)

@@ -122,7 +122,8 @@ def test_uploads_happen_while_training_and_keep_only_the_best(store_uri, tmp_pat
     assert store.read_bytes("sw/trials/3/metrics.json")[0] == (job.path / "metrics.json").read_bytes()
     assert store.read_bytes("sw/trials/3/resolved_config.yaml")[0] == (job.path / "resolved_config.yaml").read_bytes()
     # The event file as it was at the end (3 epochs), not the first sync's copy.
-    assert store.read_bytes("sw/trials/3/tensorboard/train/events.out.tfevents.1.host.1.v2")[0] == job.events.read_bytes()
+    events_key = "sw/trials/3/tensorboard/train/events.out.tfevents.1.host.1.v2"
+    assert store.read_bytes(events_key)[0] == job.events.read_bytes()
 
 
 def test_a_late_worse_attempt_of_the_trial_never_replaces_the_better_checkpoint(store_uri, tmp_path):
