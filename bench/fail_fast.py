@@ -33,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import PYTHON, ROOT, log, stats
+from bench.measure import PYTHON, ROOT, log
+from bench.report import stats
 from tests import ports
 
 FIGURES = ("no_credentials", "unreachable_address", "bad_override", "epoch_hook")

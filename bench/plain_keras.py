@@ -89,7 +89,7 @@ def build_model() -> keras.Model:
     )
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.plain_keras",
                                      description="Plain Keras baseline for bench/run.py")
     parser.add_argument("data", help=".npz with x_train, y_train, x_test, y_test (MNIST layout)")
@@ -97,15 +97,33 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="per replica")
     parser.add_argument("--precision", default="auto", help="auto, float32, mixed_float16 or mixed_bfloat16")
     parser.add_argument("--summary", action="store_true", help="print the model summary and exit")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def devices(requested_precision: str) -> tuple[str, tf.distribute.Strategy]:
+    """The precision policy (set globally) and the strategy: MirroredStrategy over several GPUs, else the default."""
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
-    precision = resolve_precision(args.precision)
+    precision = resolve_precision(requested_precision)
     keras.mixed_precision.set_global_policy(precision)
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy([g.name for g in gpus]) if len(gpus) > 1 else tf.distribute.get_strategy()
+    return precision, strategy
 
+
+def load_data(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The .npz's train and test arrays, images scaled to 0..1 with a channel axis."""
+    with np.load(path) as npz:
+        x_train, y_train = npz["x_train"], npz["y_train"]
+        x_test, y_test = npz["x_test"], npz["y_test"]
+    x_train = (x_train.astype("float32") / 255.0)[..., np.newaxis]
+    x_test = (x_test.astype("float32") / 255.0)[..., np.newaxis]
+    return x_train, y_train, x_test, y_test
+
+
+def main() -> None:
+    args = parse_args()
+    precision, strategy = devices(args.precision)
     with strategy.scope():
         model = build_model()
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
@@ -116,11 +134,7 @@ def main() -> None:
         return
 
     keras.utils.set_random_seed(0)
-    with np.load(args.data) as npz:
-        x_train, y_train = npz["x_train"], npz["y_train"]
-        x_test, y_test = npz["x_test"], npz["y_test"]
-    x_train = (x_train.astype("float32") / 255.0)[..., np.newaxis]
-    x_test = (x_test.astype("float32") / 255.0)[..., np.newaxis]
+    x_train, y_train, x_test, y_test = load_data(args.data)
     validation_split = 0.1
     num_train = len(x_train) - int(len(x_train) * validation_split)
 
@@ -150,7 +164,6 @@ def main() -> None:
             }
         )
     )
-
 
 if __name__ == "__main__":
     main()

@@ -27,18 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import (
-    BENCH,
-    PYTHON,
-    ROOT,
-    choose_precision,
-    cpu_flags,
-    load_average,
-    log,
-    machine_info,
-    run_measured,
-    stats,
-)
+from bench.machine import choose_precision, cpu_flags, load_average, machine_info
+from bench.measure import BENCH, PYTHON, ROOT, log, run_measured
+from bench.report import stats
 from trainers.job_files import STATE_MODEL, TENSORBOARD
 
 

@@ -142,7 +142,7 @@ def main() -> None:
                         help="a commit of this repository, timed side by side (alternating) on the same sweeps")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    from bench.run import launcher_tree, machine_info
+    from bench.machine import launcher_tree, machine_info
 
     baseline, baseline_commit = launcher_tree(args.baseline_ref, args.out) if args.baseline_ref else (None, None)
     results: dict = {"machine": machine_info(dict(os.environ)), "load_average_start": os.getloadavg(),
