@@ -1,0 +1,85 @@
+"""The data group's schema: `DataConfig`, the settings of every loader (trainers/datasets.py) side by side,
+with the task a data set poses and the kind of examples it holds, which decides the models that can serve it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING, OmegaConf
+
+from .fields import AT_LEAST_1, FRACTION, Choice, at_least, fraction, rule
+
+
+class Task(Choice):
+    binary = "binary"
+    multiclass = "multiclass"
+    multilabel = "multilabel"
+    regression = "regression"
+
+
+class InputKind(Choice):
+    """What a data set's examples look like, which decides the layers a model puts in front of its body.
+    "text" is raw strings: the model itself turns them into token ids (TextVectorization), so a saved
+    model takes strings as they are. "sequence" is a window of numeric readings (time steps x features)."""
+
+    image = "image"
+    tokens = "tokens"
+    text = "text"
+    tabular = "tabular"
+    sequence = "sequence"
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    task: Task = MISSING
+    input_kind: InputKind = MISSING
+    # A local file in the format of the named loader; null means the loader's own source.
+    path: Optional[str] = None
+    # Fraction of the training split held out for validation when the data set has no validation split.
+    val_fraction: float = rule(0.1, fraction, FRACTION, "0.1")
+    # Fraction held out for testing when the data set has no test split.
+    test_fraction: float = rule(0.2, fraction, FRACTION, "0.2")
+    # Cap on training examples (null: all), for quick runs.
+    max_train_samples: Optional[int] = rule(None, at_least(1), AT_LEAST_1, "1000")
+    cache: bool = True
+    shuffle_buffer: int = 10_000
+    # Token data only.
+    num_words: int = 10_000
+    sequence_length: int = 200
+    # Image folders only: images are resized to image_size x image_size with this many channels.
+    image_size: int = rule(64, at_least(1), AT_LEAST_1, "224")
+    channels: int = rule(3, lambda value: value in (1, 3, 4), "1 (grey), 3 (RGB) or 4 (RGBA)", "3")
+    # Folder data sets: the class sub-folders to use, in label order (null: every sub-folder, sorted).
+    class_names: Optional[list[str]] = None
+    # CSV and time series: the column to predict (time series: a column or a list of columns), and
+    # columns that are not features (ids, free text).
+    target: Any = None
+    exclude_columns: list[str] = field(default_factory=list)
+    # CSV only: text columns become categories by themselves; these numeric-looking columns too (zip codes).
+    categorical_columns: list[str] = field(default_factory=list)
+    # A categorical column with at most this many categories is one-hot encoded, a larger one embedded
+    # (model.embedding_dim); both with one out-of-vocabulary slot for categories unseen in training.
+    max_one_hot_categories: int = rule(
+        20, at_least(0), "an integer of at least 0 (0: embed every categorical column)", "20"
+    )
+    # Time series only: the column holding each row's time (null: the first column), its strptime format
+    # (null: ISO 8601, jena_climate's "01.01.2009 00:10:00", or plain numbers), and the window geometry in
+    # rows: a prediction sees the last `window` rows, keeping every `sampling_rate`-th one (ending with the
+    # latest), and predicts the target `horizon` rows after the latest.
+    time_column: Optional[str] = None
+    time_format: Optional[str] = None
+    window: int = rule(720, at_least(1), AT_LEAST_1, "720")
+    sampling_rate: int = rule(6, at_least(1), AT_LEAST_1, "6")
+    horizon: int = rule(144, at_least(1), AT_LEAST_1, "144")
+    # Time steps missing from the file are refused; true treats the rows as evenly spaced anyway.
+    allow_gaps: bool = False
+
+
+def target_columns(target) -> list[str]:
+    """data.target as a list of column names: one name, or several for a time series."""
+    if target is None:
+        return []
+    return [str(name) for name in target] if OmegaConf.is_list(target) or isinstance(target, list) else [str(target)]
