@@ -33,7 +33,9 @@ def augmentation_layers(augmentation) -> list[keras.layers.Layer]:
         chosen.append(layers.RandomZoom(augmentation.zoom, fill_mode="reflect", name="random_zoom"))
     if augmentation.translation:
         chosen.append(
-            layers.RandomTranslation(augmentation.translation, augmentation.translation, fill_mode="reflect", name="random_translation")
+            layers.RandomTranslation(
+                augmentation.translation, augmentation.translation, fill_mode="reflect", name="random_translation"
+            )
         )
     if augmentation.contrast:
         chosen.append(layers.RandomContrast(augmentation.contrast, value_range=(0.0, 1.0), name="random_contrast"))
@@ -46,7 +48,9 @@ def model_inputs(spec: DataSpec):
     if spec.columns:
         return {
             column["name"]: keras.Input(
-                shape=(1,), dtype="float32" if column["encoding"] == "numeric" else "string", name=_layer_name(column["name"])
+                shape=(1,),
+                dtype="float32" if column["encoding"] == "numeric" else "string",
+                name=_layer_name(column["name"]),
             )
             for column in spec.columns
         }
@@ -66,13 +70,17 @@ def encode_columns(inputs: dict, spec: DataSpec, embedding_dim: int):
     parts = []
     if numeric:
         x = layers.Concatenate(name="numeric_features")(numeric) if len(numeric) > 1 else numeric[0]
-        parts.append(layers.Normalization(mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization")(x))
+        normalize = layers.Normalization(
+            mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization"
+        )
+        parts.append(normalize(x))
     for column in spec.columns:
         if column["encoding"] == "numeric":
             continue
         name, vocabulary = _layer_name(column["name"]), column["vocabulary"]
         if column["encoding"] == "one_hot":
-            parts.append(layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot", name=f"one_hot_{name}")(inputs[column["name"]]))
+            one_hot = layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot", name=f"one_hot_{name}")
+            parts.append(one_hot(inputs[column["name"]]))
         else:
             ids = layers.StringLookup(vocabulary=vocabulary, name=f"lookup_{name}")(inputs[column["name"]])
             embedded = layers.Embedding(len(vocabulary) + 1, embedding_dim, name=f"embedding_{name}")(ids)
@@ -98,7 +106,9 @@ def apply_input_layers(inputs, spec: DataSpec, augmentation=None, embedding_dim:
         )
     if spec.input_kind in ("tabular", "sequence") and spec.feature_mean is not None:
         # Per feature (the last axis): a window's time steps share their columns' statistics.
-        x = layers.Normalization(mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization")(x)
+        x = layers.Normalization(
+            mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization"
+        )(x)
     if spec.input_kind == "image":
         if spec.rescale:
             x = layers.Rescaling(spec.rescale, name="rescale_pixels")(x)

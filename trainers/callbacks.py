@@ -71,7 +71,9 @@ class EpochState(keras.callbacks.Callback):
     """Writes `state/` after each epoch (last model with optimizer, progress.json) so a job killed
     mid-run resumes from its last finished epoch, then calls the outside hook."""
 
-    def __init__(self, state_dir: Path, tracker: BestTracker, history: list[dict], hook: Optional[EpochHook], stages: list[Stage]):
+    def __init__(
+        self, state_dir: Path, tracker: BestTracker, history: list[dict], hook: Optional[EpochHook], stages: list[Stage]
+    ):
         super().__init__()
         self.state_dir, self.tracker, self.history, self.hook = state_dir, tracker, history, hook
         self.stages = stages

@@ -33,7 +33,9 @@ class FileSplits:
     test: list[tuple[str, int]]
 
 
-def _class_files(root: Path, extensions: Sequence[str], class_names: Optional[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
+def _class_files(
+    root: Path, extensions: Sequence[str], class_names: Optional[Sequence[str]]
+) -> tuple[list[str], list[list[str]]]:
     folders = sorted(child.name for child in root.iterdir() if child.is_dir() and not child.name.startswith("."))
     if class_names is None:
         if len(folders) < 2:
@@ -47,7 +49,8 @@ def _class_files(root: Path, extensions: Sequence[str], class_names: Optional[Se
         missing = [name for name in class_names if name not in folders]
         if missing:
             raise ConfigError(
-                f"data.class_names: no sub-folder {', '.join(missing)} in {root}; it has {', '.join(folders) or 'none'}."
+                f"data.class_names: no sub-folder {', '.join(missing)} in {root}; "
+                f"it has {', '.join(folders) or 'none'}."
             )
     files_per_class = []
     for name in class_names:
@@ -63,7 +66,9 @@ def _class_files(root: Path, extensions: Sequence[str], class_names: Optional[Se
     return list(class_names), files_per_class
 
 
-def _cut(files: list[str], fraction: float, rng: np.random.Generator, folder: str, split: str) -> tuple[list[str], list[str]]:
+def _cut(
+    files: list[str], fraction: float, rng: np.random.Generator, folder: str, split: str
+) -> tuple[list[str], list[str]]:
     """Hold out `fraction` of one class's files, at least one, so every class is in every split."""
     if len(files) < 2:
         raise ConfigError(
@@ -88,7 +93,9 @@ def split_class_folders(data_cfg, extensions: Sequence[str], example_path: str) 
         data_cfg.path, data_cfg.name, "a folder with one sub-folder of files per class", f"data.path={example_path}"
     )
     if not root.is_dir():
-        raise ConfigError(f"data.path: {root} is a file; data={data_cfg.name} reads a folder with one sub-folder per class.")
+        raise ConfigError(
+            f"data.path: {root} is a file; data={data_cfg.name} reads a folder with one sub-folder per class."
+        )
     rng = np.random.default_rng(SPLIT_SEED)
     given_split = (root / "train").is_dir() and (root / "test").is_dir()
     class_names = data_cfg.class_names

@@ -125,7 +125,9 @@ def _images(name: str, cfg) -> Splits:
         images = images.astype("float32") / 255.0
         return images[..., np.newaxis] if images.ndim == 3 else images
 
-    return Splits(scale(x_train), y_train.reshape(-1).astype("int32"), scale(x_test), y_test.reshape(-1).astype("int32"))
+    return Splits(
+        scale(x_train), y_train.reshape(-1).astype("int32"), scale(x_test), y_test.reshape(-1).astype("int32")
+    )
 
 
 def _tokens(name: str, cfg) -> Splits:
@@ -143,7 +145,9 @@ def _tokens(name: str, cfg) -> Splits:
 
 def _table(name: str, cfg) -> Splits:
     (x_train, y_train), (x_test, y_test) = _from_keras(name, cfg)
-    x_train, y_train, x_test, y_test = (np.asarray(array, dtype="float32") for array in (x_train, y_train, x_test, y_test))
+    x_train, y_train, x_test, y_test = (
+        np.asarray(array, dtype="float32") for array in (x_train, y_train, x_test, y_test)
+    )
     return Splits(x_train, y_train, x_test, y_test)
 
 

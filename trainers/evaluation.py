@@ -53,7 +53,8 @@ def job_metrics(job: JobSetup, fitting: Fitting, test_metrics: dict, stopped_ear
 def feature_encodings(columns: list[dict]) -> dict:
     """Each table column's encoding, e.g. {"rooms": "numeric", "city": "one_hot (4 categories)"}."""
     return {
-        column["name"]: column["encoding"] + (f" ({len(column['vocabulary'])} categories)" if "vocabulary" in column else "")
+        column["name"]: column["encoding"]
+        + (f" ({len(column['vocabulary'])} categories)" if "vocabulary" in column else "")
         for column in columns
     }
 

@@ -151,7 +151,9 @@ def export_onnx(model, path) -> None:
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # per-node conversion chatter, not the user's concern
 
-    signature = tf.nest.map_structure(lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name), model.input)
+    signature = tf.nest.map_structure(
+        lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name), model.input
+    )
     concrete = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(signature)
     keras_names = [tensor.name for tensor in tf.nest.flatten(model.input)]
     # The function's first inputs are the model's; the rest are captured variables and constants.
@@ -161,7 +163,11 @@ def export_onnx(model, path) -> None:
     with tf.device("/cpu:0"):
         graph_def = tf_loader.from_function(concrete, input_names, output_names)
         tf2onnx.convert.from_graph_def(
-            graph_def, input_names=input_names, output_names=output_names, tensors_to_rename=renamed, output_path=str(path)
+            graph_def,
+            input_names=input_names,
+            output_names=output_names,
+            tensors_to_rename=renamed,
+            output_path=str(path),
         )
 
 

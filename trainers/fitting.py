@@ -141,7 +141,9 @@ class Fitting:
         return Stage(plan.name, first_epoch, plan.learning_rate, len(model.trainable_weights), unfrozen_layers=unfrozen)
 
     def save_state(self) -> None:
-        write_state(self.state_dir, self.model, progress_record(len(self.history), self.tracker, self.history, self.stages))
+        write_state(
+            self.state_dir, self.model, progress_record(len(self.history), self.tracker, self.history, self.stages)
+        )
 
     def fit_ended(self, stopped_early: bool) -> None:
         update_progress(self.state_dir, finished=True, stopped_early=stopped_early)

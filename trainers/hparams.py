@@ -128,7 +128,12 @@ class HParamsSession(keras.callbacks.Callback):
 
         self._tensorboards = list(tensorboards)
         self._writer = tf.summary.create_file_writer(str(log_dir))
-        types = {bool: api_pb2.DATA_TYPE_BOOL, int: api_pb2.DATA_TYPE_FLOAT64, float: api_pb2.DATA_TYPE_FLOAT64, str: api_pb2.DATA_TYPE_STRING}
+        types = {
+            bool: api_pb2.DATA_TYPE_BOOL,
+            int: api_pb2.DATA_TYPE_FLOAT64,
+            float: api_pb2.DATA_TYPE_FLOAT64,
+            str: api_pb2.DATA_TYPE_STRING,
+        }
         # No domains: each trial knows only its own values, and a one-value domain would make the
         # dashboard's filters hide every other trial. Types let it sort numbers as numbers.
         # `differs` is what TensorBoard sorts by and shows first (5 hparams by default): claim it for the
@@ -176,4 +181,6 @@ def session_callbacks(cfg: DictConfig, overrides: Iterable[str], model: keras.Mo
         return []
     overrides = list(overrides)
     chosen = [key for key, _ in _parse_overrides(overrides)]
-    return [HParamsSession(tensorboards[0].log_dir, job_hparams(cfg, overrides), metric_names(model), tensorboards, chosen)]
+    return [
+        HParamsSession(tensorboards[0].log_dir, job_hparams(cfg, overrides), metric_names(model), tensorboards, chosen)
+    ]

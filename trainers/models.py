@@ -13,9 +13,18 @@ from .transfer import transfer_body
 
 # task -> (output activation, loss, metrics factory)
 HEADS = {
-    "binary": ("sigmoid", "binary_crossentropy", lambda: [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]),
-    "multiclass": ("softmax", "sparse_categorical_crossentropy", lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]),
-    "multilabel": ("sigmoid", "binary_crossentropy", lambda: [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=True)]),
+    "binary": (
+        "sigmoid", "binary_crossentropy",
+        lambda: [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+    ),
+    "multiclass": (
+        "softmax", "sparse_categorical_crossentropy",
+        lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    ),
+    "multilabel": (
+        "sigmoid", "binary_crossentropy",
+        lambda: [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=True)],
+    ),
     "regression": ("linear", "mean_squared_error", lambda: [keras.metrics.MeanAbsoluteError(name="mae")]),
 }
 
@@ -49,7 +58,9 @@ def _mlp_body(inputs, cfg, spec: DataSpec):
 
 
 def _conv_block(x, filters: int, cfg, conv, pool):
-    x = conv(filters, cfg.kernel_size, padding="same", kernel_regularizer=_regularizer(cfg), use_bias=not cfg.batch_norm)(x)
+    x = conv(
+        filters, cfg.kernel_size, padding="same", kernel_regularizer=_regularizer(cfg), use_bias=not cfg.batch_norm
+    )(x)
     if cfg.batch_norm:
         x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
@@ -97,7 +108,10 @@ def _rnn_body(inputs, cfg, spec: DataSpec):
     return x
 
 
-BODIES = {"mlp": _mlp_body, "cnn": _cnn_body, "lstm": _rnn_body, "gru": _rnn_body, "text_lstm": _rnn_body, "transfer": transfer_body}
+BODIES = {
+    "mlp": _mlp_body, "cnn": _cnn_body, "lstm": _rnn_body, "gru": _rnn_body, "text_lstm": _rnn_body,
+    "transfer": transfer_body,
+}
 
 
 def build_model(model_cfg, spec: DataSpec, augmentation=None) -> keras.Model:
@@ -123,4 +137,7 @@ def build_model(model_cfg, spec: DataSpec, augmentation=None) -> keras.Model:
 
 def compile_model(model: keras.Model, optimizer, task: str, jit_compile: bool, steps_per_execution: int) -> None:
     _, loss, metrics = HEADS[task]
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics(), jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=optimizer, loss=loss, metrics=metrics(), jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )

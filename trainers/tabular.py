@@ -47,7 +47,9 @@ def numeric_column(path, column: str, values: list[str], fix: str = "") -> np.nd
             fix = fix or f"Drop it with data.exclude_columns=[{column}] or encode it as numbers."
             raise ConfigError(f"{path}: column {column!r} is not numeric (line {line}: {value!r}). {fix}") from None
         if math.isnan(number):
-            raise ConfigError(f"{path}: column {column!r} has a missing value ({value!r}) on line {line}; fill or drop it.")
+            raise ConfigError(
+                f"{path}: column {column!r} has a missing value ({value!r}) on line {line}; fill or drop it."
+            )
         numbers.append(number)
     return np.array(numbers, dtype="float32")
 
@@ -97,14 +99,19 @@ def load_csv(data_cfg) -> tuple[np.ndarray, np.ndarray]:
     if not features:
         raise ConfigError(f"{path}: no feature columns left besides the target {data_cfg.target!r}.")
     columns = {name: [row[position] for row in rows] for position, name in enumerate(header)}
-    categorical = [name for name in features if _is_categorical(path, name, columns[name], data_cfg.categorical_columns)]
+    categorical = [
+        name for name in features if _is_categorical(path, name, columns[name], data_cfg.categorical_columns)
+    ]
     y = _labels(path, data_cfg, columns[data_cfg.target])
     log.info("%s: %d rows; features in model input order: %s", path, len(rows), features)
     if not categorical:
         return np.stack([numeric_column(path, name, columns[name]) for name in features], axis=1), y
     table = np.empty(len(rows), dtype=[(name, object if name in categorical else "float32") for name in features])
     for name in features:
-        table[name] = [value.strip() for value in columns[name]] if name in categorical else numeric_column(path, name, columns[name])
+        table[name] = (
+            [value.strip() for value in columns[name]] if name in categorical
+            else numeric_column(path, name, columns[name])
+        )
     return table, y
 
 
@@ -153,7 +160,8 @@ def column_encodings(x_train: np.ndarray, max_one_hot_categories: int) -> list[d
         encoding = "one_hot" if len(vocabulary) <= max_one_hot_categories else "embedding"
         encodings.append({"name": name, "encoding": encoding, "vocabulary": vocabulary})
     described = ", ".join(
-        f"{column['name']} {column['encoding']}" + (f" ({len(column['vocabulary'])} categories)" if "vocabulary" in column else "")
+        f"{column['name']} {column['encoding']}"
+        + (f" ({len(column['vocabulary'])} categories)" if "vocabulary" in column else "")
         for column in encodings
     )
     log.info("Columns as the model takes them (categories from the training split): %s", described)
@@ -162,7 +170,10 @@ def column_encodings(x_train: np.ndarray, max_one_hot_categories: int) -> list[d
 
 def table_columns(x: np.ndarray) -> dict[str, np.ndarray]:
     """A table as the dict of (rows, 1) columns the model takes: numbers as float32, categories as strings."""
-    return {name: (x[name].astype(str) if x.dtype[name].kind == "O" else x[name].astype("float32"))[:, np.newaxis] for name in x.dtype.names}
+    return {
+        name: (x[name].astype(str) if x.dtype[name].kind == "O" else x[name].astype("float32"))[:, np.newaxis]
+        for name in x.dtype.names
+    }
 
 
 def feature_statistics(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,9 @@ def _frozen_graph(model):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    signature = tf.nest.map_structure(lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name), model.input)
+    signature = tf.nest.map_structure(
+        lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name), model.input
+    )
     function = tf.function(lambda inputs: model(inputs, training=False))
     concrete = function.get_concrete_function(signature)
     # Control flow stays as While/If with function bodies, which TF.js runs (lowering it is not needed).
@@ -60,7 +62,9 @@ def _take_constant(node, weights: list, data: list, name: str) -> None:
     tensor = node.attr["value"].tensor
     value = tensor_util.MakeNdarray(tensor)
     if tensor.dtype not in DTYPES:
-        raise ValueError(f"TF.js export: constant {name} has dtype {types_pb2.DataType.Name(tensor.dtype)}, which is not written")
+        raise ValueError(
+            f"TF.js export: constant {name} has dtype {types_pb2.DataType.Name(tensor.dtype)}, which is not written"
+        )
     js_dtype, byte_dtype = DTYPES[tensor.dtype]
     if tensor.dtype == INT64:
         node.attr["dtype"].type = types_pb2.DT_INT32

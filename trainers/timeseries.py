@@ -114,7 +114,9 @@ def parse_times(path, column: str, values: list[str], time_format) -> tuple[np.n
         try:
             times.append(_seconds(parse(value.strip())))
         except ValueError:
-            described = "numbers" if chosen == "number" else ("ISO 8601 times" if chosen == "iso" else f"times in the format {chosen!r}")
+            described = "numbers" if chosen == "number" else (
+                "ISO 8601 times" if chosen == "iso" else f"times in the format {chosen!r}"
+            )
             raise ConfigError(
                 f"{path}: time column {column!r}, line {line}: {value!r} does not read like the column's other "
                 f"values ({described}). Fix the cell, or set data.time_format to the column's strptime format."
@@ -191,7 +193,9 @@ def read_series(data_cfg) -> Series:
         if name not in header:
             raise ConfigError(f"data.target={name}: no such column in {path}. Columns: {listed}.")
         if name == time_column or name in data_cfg.exclude_columns:
-            raise ConfigError(f"data.target={name} is the time column or excluded; forecast another column. Columns: {listed}.")
+            raise ConfigError(
+                f"data.target={name} is the time column or excluded; forecast another column. Columns: {listed}."
+            )
     unknown = [name for name in data_cfg.exclude_columns if name not in header]
     if unknown:
         raise ConfigError(f"data.exclude_columns: no column {', '.join(unknown)} in {path}. Columns: {listed}.")
@@ -268,13 +272,17 @@ def window_dataset(series: Series, part: str):
     def example(first):
         return tf.gather(features, first + offsets), tf.gather(targets, first + target_offset)
 
-    return tf.data.Dataset.from_tensor_slices(first_rows(series, part)).map(example, num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.from_tensor_slices(first_rows(series, part)).map(
+        example, num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
 def load_timeseries(data_cfg) -> Streams:
     series = read_series(data_cfg)
     baseline = {part: naive_forecast_mae(series, part) for part in ("validation", "test")}
-    log.info("Naive forecast (last observed value) MAE: validation %.4g, test %.4g", baseline["validation"], baseline["test"])
+    log.info(
+        "Naive forecast (last observed value) MAE: validation %.4g, test %.4g", baseline["validation"], baseline["test"]
+    )
     return Streams(
         train=window_dataset(series, "training"),
         validation=window_dataset(series, "validation"),

@@ -63,7 +63,9 @@ def _backbone(cfg, side_shape: tuple[int, int]) -> keras.Model:
     constructor, _ = _applications(cfg.backbone)
     kwargs = {"alpha": cfg.alpha} if cfg.backbone == "mobilenet_v2" else {}
     try:
-        return constructor(include_top=False, weights=cfg.weights, input_shape=(*side_shape, 3), name=str(cfg.backbone), **kwargs)
+        return constructor(
+            include_top=False, weights=cfg.weights, input_shape=(*side_shape, 3), name=str(cfg.backbone), **kwargs
+        )
     except Exception as error:  # noqa: BLE001 - only the download can fail here; say how to work offline
         if cfg.weights != "imagenet":
             raise
@@ -124,5 +126,8 @@ def unfreeze_last_layers(model: keras.Model, backbone: str, count: int) -> int:
         layer.trainable = index >= first and not isinstance(layer, layers.BatchNormalization)
         unfrozen += layer.trainable
     if count > len(backbone_model.layers):
-        log.info("model.fine_tune.unfreeze_layers=%d exceeds %s's %d layers: all are unfrozen", count, backbone, len(backbone_model.layers))
+        log.info(
+            "model.fine_tune.unfreeze_layers=%d exceeds %s's %d layers: all are unfrozen",
+            count, backbone, len(backbone_model.layers),
+        )
     return unfrozen

@@ -45,7 +45,10 @@ def refusal(*overrides: str) -> str:
     "group,option",
     [
         (group, option)
-        for group in ("model", "data", "optimizer", "trainer", "augmentation", "lr_schedule", "storage", "experiment", "hparams_search")
+        for group in (
+            "model", "data", "optimizer", "trainer", "augmentation", "lr_schedule", "storage", "experiment",
+            "hparams_search",
+        )
         for option in group_options(group)
     ],
 )
@@ -120,7 +123,9 @@ def test_wrong_type_is_refused_while_composing():
     assert "lr" in str(refused.value) and "fast" in str(refused.value)
 
 
-@pytest.mark.parametrize("group", [path.name for path in sorted(CONF.iterdir()) if path.is_dir() and path.name != "hydra"])
+@pytest.mark.parametrize(
+    "group", [path.name for path in sorted(CONF.iterdir()) if path.is_dir() and path.name != "hydra"]
+)
 def test_unknown_group_option_lists_the_valid_ones(group):
     """Every group, including those a job may leave out (experiment, hparams_search: their `none`)."""
     with pytest.raises(ConfigCompositionException) as refused:
@@ -151,7 +156,8 @@ def test_experiment_and_hparams_search_default_to_none_which_changes_nothing():
         (["lr_schedule.name=step"], "lr_schedule.name", "constant, cosine, exponential, warmup"),
         (["augmentation=light", "augmentation.flip=diagonal"], "augmentation.flip",
          "horizontal, vertical, horizontal_and_vertical, or null"),
-        (["trainer.callbacks.tensorboard.update_freq=step"], "trainer.callbacks.tensorboard.update_freq", "epoch, batch"),
+        (["trainer.callbacks.tensorboard.update_freq=step"], "trainer.callbacks.tensorboard.update_freq",
+         "epoch, batch"),
     ],
 )
 def test_a_value_outside_a_fixed_set_is_refused_by_omegaconf_with_the_set(overrides, field, choices):
@@ -191,11 +197,16 @@ def test_a_setting_of_one_optimizer_is_refused_for_another():
 
 def test_a_model_that_cannot_serve_the_data_is_refused():
     cfg = compose_job("model=cnn", "data=breast_cancer")
-    with pytest.raises(ConfigError, match="model=cnn cannot serve data=breast_cancer.*Models that accept 'tabular' data: mlp"):
+    with pytest.raises(
+        ConfigError, match="model=cnn cannot serve data=breast_cancer.*Models that accept 'tabular' data: mlp"
+    ):
         validate(cfg)
 
 
 def test_a_list_of_targets_is_refused_outside_forecasting():
-    with pytest.raises(ConfigError, match=r"Invalid value for `data.target`: received \['price', 'area'\]. Allowed: one column name \(data=csv"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Invalid value for `data.target`: received \['price', 'area'\]. Allowed: one column name \(data=csv",
+    ):
         validate(compose_job("data=csv", "model=mlp", "data.target=[price,area]"))
     validate(compose_job("data=timeseries", "model=lstm", "data.target=[T,p]"))
