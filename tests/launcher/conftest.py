@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -13,10 +15,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import secrets
-import shlex
-import uuid
 
 import psutil
 import pytest

@@ -5,7 +5,6 @@ status is the sweep's; `jobs stop` ends every trial; a missing or wrong token is
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
