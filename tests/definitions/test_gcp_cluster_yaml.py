@@ -17,10 +17,15 @@ from cluster.definitions.cluster_config import (
     main,
     prepare_and_validate,
 )
+from tests.definitions.autoscaler import trial_demand, v1_starts, v2_starts
 from tests.definitions.shipped import GCP_CLUSTER, assert_ray_image_matches_project
 
 SHIPPED = load_cluster_config(GCP_CLUSTER)
-GPU_TYPES = ("gpu_l4_x1", "gpu_a100_x4")
+# Each on-demand GPU type and its spot twin.
+SPOT_TWINS = {"gpu_l4_x1": "gpu_l4_x1_spot", "gpu_a100_x4": "gpu_a100_x4_spot"}
+GPU_TYPES = tuple(SPOT_TWINS) + tuple(SPOT_TWINS.values())
+SPOT_SCHEDULING = {"provisioningModel": "SPOT", "instanceTerminationAction": "DELETE", "preemptible": True,
+                   "automaticRestart": False, "onHostMaintenance": "TERMINATE"}
 
 
 @pytest.fixture
@@ -59,6 +64,175 @@ def test_known_machine_types_have_their_gpus():
     assert machine_gpus("zones/us-central1-a/machineTypes/a2-highgpu-4g") == 4
     assert machine_gpus("a2-ultragpu-8g") == 8
     assert machine_gpus("n1-standard-8") == 0
+
+
+# Spot GPU workers beside the on-demand ones.
+
+@pytest.mark.parametrize("on_demand", list(SPOT_TWINS))
+def test_each_spot_type_is_its_on_demand_twin_on_a_spot_vm(config, on_demand):
+    spot = SPOT_TWINS[on_demand]
+    twin, spot_type = config["available_node_types"][on_demand], config["available_node_types"][spot]
+    assert spot_type["node_config"].pop("scheduling") == SPOT_SCHEDULING
+    assert spot_type.pop("labels") == {"ray.io/market-type": "spot"}
+    assert spot_type.pop("priority") == 1
+    assert twin["node_config"].pop("scheduling") == {"onHostMaintenance": "TERMINATE", "automaticRestart": True}
+    assert twin.pop("labels") == {"ray.io/market-type": "on-demand"}
+    assert spot_type == twin  # machine, disks, image, driver, account, commands, resources, max_workers
+
+
+@pytest.mark.parametrize("gpus", [1, 4])
+@pytest.mark.parametrize("autoscaler", ["v1", "v2"])
+def test_ray_starts_the_spot_type_for_a_trial_either_could_take(config, autoscaler, gpus):
+    demands = [trial_demand(gpus=gpus)]
+    started = v1_starts(prepare_and_validate(config), demands) if autoscaler == "v1" else v2_starts(config, demands)
+    assert started == {"gpu_l4_x1_spot" if gpus == 1 else "gpu_a100_x4_spot": 1}
+
+
+def test_ray_starts_the_on_demand_type_once_the_spot_type_is_full(config):
+    prepared = prepare_and_validate(config)
+    assert v1_starts(prepared, [trial_demand(gpus=1)], running={"gpu_l4_x1_spot": 4}) == {"gpu_l4_x1": 1}
+
+
+@pytest.mark.parametrize("autoscaler", ["v1", "v2"])
+def test_spot_max_workers_0_runs_on_demand_only(config, autoscaler):
+    for spot in SPOT_TWINS.values():
+        config["available_node_types"][spot]["max_workers"] = 0
+    demands = [trial_demand(gpus=1)]
+    started = v1_starts(prepare_and_validate(config), demands) if autoscaler == "v1" else v2_starts(config, demands)
+    assert started == {"gpu_l4_x1": 1}
+
+
+# What would make Ray start the on-demand type first, by the autoscaler it fools; each is refused (below).
+ON_DEMAND_FIRST = {
+    "custom resource on the spot type, v1": ("v1", lambda c: _set(_spot(c)["resources"], "spot", 1)),
+    "custom resource on the spot type, v2": ("v2", lambda c: _set(_spot(c)["resources"], "spot", 1)),
+    "spot type without priority, v2": ("v2", lambda c: _spot(c).pop("priority")),
+    "spot type named to sort first, v1": ("v1", lambda c: _rename(c, "gpu_l4_x1_spot", "gpu_l4_spot")),
+}
+
+
+@pytest.mark.parametrize("case", list(ON_DEMAND_FIRST))
+def test_what_would_make_ray_start_the_on_demand_type_first(config, case):
+    autoscaler, mutate = ON_DEMAND_FIRST[case]
+    mutate(config)
+    demands = [trial_demand(gpus=1)]
+    started = v1_starts(prepare_and_validate(config), demands) if autoscaler == "v1" else v2_starts(config, demands)
+    assert started == {"gpu_l4_x1": 1}
+    with pytest.raises(ClusterConfigError):
+        check_gcp_cluster_config(prepare_and_validate(config))
+
+
+def _spot(config: dict, on_demand: str = "gpu_l4_x1") -> dict:
+    return config["available_node_types"][SPOT_TWINS[on_demand]]
+
+
+def _rename(config: dict, old: str, new: str) -> None:
+    config["available_node_types"] = {new if name == old else name: node_type
+                                      for name, node_type in config["available_node_types"].items()}
+
+
+def _add_cpu_spot_type_as_in_rays_defaults(config: dict) -> None:
+    """A CPU-only worker as Ray's GCP defaults.yaml writes one: preemptible, in the list form."""
+    worker = copy.deepcopy(config["available_node_types"]["gpu_l4_x1"])
+    worker.pop("labels")
+    worker["resources"] = {"CPU": 8}
+    worker["node_config"]["machineType"] = "n2-standard-8"
+    worker["node_config"]["scheduling"] = [{"preemptible": True}]
+    config["available_node_types"]["cpu_worker"] = worker
+
+
+SPOT_MISTAKES = {
+    "spot type without provisioningModel": (
+        lambda c: _spot(c)["node_config"]["scheduling"].pop("provisioningModel"),
+        "available_node_types.gpu_l4_x1_spot: node_config.scheduling.provisioningModel is missing",
+    ),
+    "spot type on the standard provisioning model": (
+        lambda c: _set(_spot(c)["node_config"]["scheduling"], "provisioningModel", "STANDARD"),
+        "available_node_types.gpu_l4_x1_spot: node_config.scheduling.provisioningModel is 'STANDARD'",
+    ),
+    "spot type without instanceTerminationAction": (
+        lambda c: _spot(c, "gpu_a100_x4")["node_config"]["scheduling"].pop("instanceTerminationAction"),
+        "available_node_types.gpu_a100_x4_spot: node_config.scheduling.instanceTerminationAction is missing",
+    ),
+    "preempted spot VM stopped, where Ray never restarts it": (
+        lambda c: _set(_spot(c)["node_config"]["scheduling"], "instanceTerminationAction", "STOP"),
+        "available_node_types.gpu_l4_x1_spot: node_config.scheduling.instanceTerminationAction is 'STOP'",
+    ),
+    "spot type without automaticRestart": (
+        lambda c: _spot(c)["node_config"]["scheduling"].pop("automaticRestart"),
+        "available_node_types.gpu_l4_x1_spot: node_config.scheduling.automaticRestart is missing",
+    ),
+    "spot type restarted by GCE": (
+        lambda c: _set(_spot(c)["node_config"]["scheduling"], "automaticRestart", True),
+        "available_node_types.gpu_l4_x1_spot: node_config.scheduling.automaticRestart is True",
+    ),
+    "spot type not preemptible": (
+        lambda c: _set(_spot(c)["node_config"]["scheduling"], "preemptible", False),
+        "available_node_types.gpu_l4_x1_spot: node_config.scheduling.preemptible is False",
+    ),
+    "spot type without the market-type label": (
+        lambda c: _spot(c, "gpu_a100_x4").pop("labels"),
+        "available_node_types.gpu_a100_x4_spot: labels.ray.io/market-type is missing",
+    ),
+    "spot type marked by a custom resource": (
+        lambda c: _set(_spot(c)["resources"], "spot", 1),
+        "available_node_types.gpu_l4_x1_spot: resources declares ['spot'], which trials never ask for",
+    ),
+    "spot type without priority": (
+        lambda c: _spot(c).pop("priority"),
+        "available_node_types.gpu_l4_x1_spot: priority is 0, not above the 0 of on-demand type gpu_l4_x1",
+    ),
+    "spot type named to sort before its on-demand twin": (
+        lambda c: _rename(c, "gpu_l4_x1_spot", "gpu_l4_spot"),
+        "available_node_types.gpu_l4_spot: on-demand type gpu_l4_x1 has the same resources and a name sorting "
+        "after it",
+    ),
+    "on-demand type labelled spot": (
+        lambda c: _set(_l4(c)["labels"], "ray.io/market-type", "spot"),
+        "available_node_types.gpu_l4_x1: node_config.scheduling.provisioningModel is missing",
+    ),
+    "preemptible worker in the list form of Ray's defaults": (
+        _add_cpu_spot_type_as_in_rays_defaults,
+        "available_node_types.cpu_worker: node_config.scheduling is a list",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(SPOT_MISTAKES))
+def test_spot_checks_name_the_node_type_and_field(config, mistake):
+    mutate, named = SPOT_MISTAKES[mistake]
+    mutate(config)
+    prepared = prepare_and_validate(config)  # Ray accepts it
+    with pytest.raises(ClusterConfigError) as error:
+        check_gcp_cluster_config(prepared)
+    assert named in str(error.value)
+
+
+def test_a_cpu_spot_type_needs_the_spot_fields_too(config):
+    _add_cpu_spot_type_as_in_rays_defaults(config)
+    config["available_node_types"]["cpu_worker"]["node_config"]["scheduling"] = {"preemptible": True}
+    with pytest.raises(ClusterConfigError) as error:
+        check_gcp_cluster_config(prepare_and_validate(config))
+    named = [problem.split(";")[0] for problem in error.value.problems]
+    assert named == [
+        "available_node_types.cpu_worker: node_config.scheduling.provisioningModel is missing",
+        "available_node_types.cpu_worker: node_config.scheduling.instanceTerminationAction is missing",
+        "available_node_types.cpu_worker: node_config.scheduling.automaticRestart is missing",
+        "available_node_types.cpu_worker: node_config.scheduling.onHostMaintenance is missing",
+        "available_node_types.cpu_worker: labels.ray.io/market-type is missing",
+    ]
+
+
+def test_stop_on_preemption_passes_where_ray_restarts_stopped_vms(config):
+    for spot in SPOT_TWINS.values():
+        config["available_node_types"][spot]["node_config"]["scheduling"]["instanceTerminationAction"] = "STOP"
+    config["provider"]["cache_stopped_nodes"] = True
+    check_gcp_cluster_config(prepare_and_validate(config))
+
+
+def test_preemptible_may_be_left_out(config):
+    _spot(config)["node_config"]["scheduling"].pop("preemptible")
+    check_gcp_cluster_config(prepare_and_validate(config))
 
 
 # Mistakes Ray's own validation catches (what `ray up` would print before touching GCP).
@@ -198,6 +372,16 @@ def test_cli_passes_a_filled_in_file(tmp_path, capsys):
     filled.write_text(GCP_CLUSTER.read_text().replace("YOUR_PROJECT_ID", "my-project"))
     assert main([str(filled)]) == 0
     assert "passes Ray's validation and this project's checks" in capsys.readouterr().out
+
+
+def test_cli_names_the_spot_type_and_missing_field(tmp_path, capsys):
+    broken = tmp_path / "cluster.yaml"
+    broken.write_text(GCP_CLUSTER.read_text().replace("YOUR_PROJECT_ID", "my-project")
+                      .replace("        instanceTerminationAction: DELETE\n", ""))
+    assert main([str(broken)]) == 1
+    err = capsys.readouterr().err
+    for spot in SPOT_TWINS.values():
+        assert f"{spot}: node_config.scheduling.instanceTerminationAction is missing" in err
 
 
 def test_cli_names_the_mistake(tmp_path, capsys):
