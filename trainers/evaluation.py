@@ -47,7 +47,18 @@ def job_metrics(job: JobSetup, fitting: Fitting, test_metrics: dict, stopped_ear
         metrics["features"] = feature_encodings(data.spec.columns)
     if data.naive_forecast_mae is not None:
         metrics["naive_forecast"] = compare_to_naive_forecast(data.naive_forecast_mae, metrics["test"]["mae"])
+    metrics["summary"] = summary(metrics)
     return metrics
+
+
+def summary(metrics: dict) -> dict:
+    """What the job is judged on, flat, for a sweep's leaderboard beside its metric: the best model's test
+    metrics and, for a forecast, the naive forecast's test MAE and whether the model beats it."""
+    columns = {f"test_{name}": value for name, value in metrics["test"].items()}
+    naive = metrics.get("naive_forecast")
+    if naive:
+        columns.update(naive_test_mae=naive["test_mae"], beats_naive=naive["beats_naive"])
+    return columns
 
 
 def feature_encodings(columns: list[dict]) -> dict:

@@ -1,6 +1,9 @@
-"""The end-of-sweep summary: one row per trial (overrides, metric, best epoch, wall time, status, and what
-happened to it: stopped early by the scheduler, copied from another trial by PBT), the best trial and its
-checkpoint; printed as a table and written as leaderboard.json and leaderboard.csv."""
+"""The end-of-sweep summary: one row per trial (overrides, metric, best epoch, what the task is judged on,
+wall time, status, and what happened to it: stopped early by the scheduler, copied from another trial by PBT),
+the best trial and its checkpoint; printed as a table and written as leaderboard.json and leaderboard.csv.
+
+A task that returns a dict with a `summary` (a flat dict of numbers, booleans or strings, e.g. its test
+metrics, or a forecast's naive baseline and whether it beats it) gets those as columns beside the metric."""
 
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ class Row:
     # What happened besides training, in order: "exploited job 3 at its epoch 4 (lr 0.001 -> 0.0012)",
     # "stopped by ASHAScheduler after epoch 2".
     events: list = field(default_factory=list)
+    # The task's own summary (its returned `summary`): columns beside the metric.
+    summary: dict = field(default_factory=dict)
 
 
 def best_row(rows: list[Row], mode: str) -> Optional[Row]:
@@ -79,12 +84,24 @@ def shared_and_swept(rows: list[Row]) -> tuple[dict[str, str], list[str]]:
     return shared, [key for key in keys if key not in shared]
 
 
+def summary_columns(rows: list[Row]) -> list[str]:
+    """The names in the rows' summaries, in first-seen order."""
+    return list(dict.fromkeys(name for row in rows for name in row.summary))
+
+
+def _summary_cell(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _fmt(value)
+
+
 def table(rows: list[Row], metric: str, mode: str, in_store: bool = False) -> str:
     """The leaderboard as the console shows it: what every trial shares on one line, then a column per key
-    whose value differs between trials."""
+    whose value differs between trials, the metric, and the task's summary."""
     best = best_row(rows, mode)
     shared, swept = shared_and_swept(rows) if len(rows) > 1 else ({}, ["overrides"] if rows else [])
-    header = ("", "job", *swept, f"{metric or 'value'} ({mode})", "best epoch", "wall time", "status")
+    judged = summary_columns(rows)
+    header = ("", "job", *swept, f"{metric or 'value'} ({mode})", "best epoch", *judged, "wall time", "status")
     with_events = any(row.events for row in rows)
     if with_events:
         header += ("events",)
@@ -97,7 +114,8 @@ def table(rows: list[Row], metric: str, mode: str, in_store: bool = False) -> st
 
     lines = [
         ("*" if best is not None and row is best else "", str(row.job), *swept_values(row), _fmt(row.value),
-         _fmt(row.best_epoch), f"{row.wall_time_s:.0f} s" if row.wall_time_s is not None else "-", row.status)
+         _fmt(row.best_epoch), *(_summary_cell(row.summary.get(name)) for name in judged),
+         f"{row.wall_time_s:.0f} s" if row.wall_time_s is not None else "-", row.status)
         + (("; ".join(row.events) or "-",) if with_events else ())
         for row in sorted(rows, key=lambda row: row.job)
     ]
@@ -125,10 +143,11 @@ def write(rows: list[Row], metric: str, mode: str, sweep_dir: Path) -> tuple[Pat
          "trials": [asdict(row) for row in rows]},
         indent=1,
     ))
+    judged = summary_columns(rows)
     with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, "best"])
+        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, *judged, "best"])
         writer.writeheader()
         for row in rows:
             writer.writerow({**{key: getattr(row, key) for key in COLUMNS}, "events": "; ".join(row.events),
-                             "best": row is best})
+                             **{name: row.summary.get(name) for name in judged}, "best": row is best})
     return json_path, csv_path

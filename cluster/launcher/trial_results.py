@@ -141,6 +141,7 @@ def outcome(trial, result, num: int, job: "JobView", metric: Optional[str], mode
         if isinstance(returned, dict) and returned.get("checkpoint") else None,
         # Tune adds the address of the node that sent each result.
         node=last.get("node_ip"), error=error, events=_events(status, epochs, last, scheduler, failures_of(trial)),
+        summary=_summary(returned),
     )
     job_return = _job_return(job)
     if status in ("FAILED", "INTERRUPTED"):
@@ -149,6 +150,15 @@ def outcome(trial, result, num: int, job: "JobView", metric: Optional[str], mode
     else:
         job_return.status, job_return.return_value = JobStatus.COMPLETED, returned
     return row, job_return
+
+
+def _summary(returned: Any) -> dict:
+    """The task's `summary` when it returned one: the scalar values only (a table cell each)."""
+    found = returned.get("summary") if isinstance(returned, dict) else None
+    if not isinstance(found, dict):
+        return {}
+    return {str(name): value for name, value in found.items()
+            if isinstance(value, (int, float, str, bool)) or value is None}
 
 
 def trials_with_results(result_grid) -> list[tuple[Any, Any]]:

@@ -63,6 +63,11 @@ def test_trials_spread_over_both_nodes_with_the_gpus_each_asked_for(tmp_path, tw
 
     board = json.loads((sweep_dir / "leaderboard.json").read_text())
     assert [row["status"] for row in board["trials"]] == ["COMPLETED"] * 4
+    # What each job is judged on (its test metrics) is in the leaderboard beside the sweep's metric.
+    for row in board["trials"]:
+        metrics = json.loads((sweep_dir / str(row["job"]) / "metrics.json").read_text())
+        assert row["summary"]["test_accuracy"] == metrics["test"]["accuracy"] == metrics["summary"]["test_accuracy"]
+    assert "test_accuracy" in (sweep_dir / "leaderboard.csv").read_text().splitlines()[0].split(",")
 
 
 @pytest.mark.slow  # about 40 s on 2 cores

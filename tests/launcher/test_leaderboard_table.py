@@ -37,3 +37,24 @@ def test_a_single_trial_keeps_its_overrides_in_one_column():
     lines = table(SWEEP[:1], "val_loss", "min").splitlines()
     assert lines[0].split()[:3] == ["job", "overrides", "val_loss"]
     assert r"model=cnn lr=0.0023219446794046513 storage.uri=gs\://b/x" in lines[2]
+
+
+def test_the_tasks_summary_is_a_column_beside_the_metric(tmp_path):
+    """Issue 24: a forecasting sweep shows whether each model beats the naive forecast, not only val_loss."""
+    import csv
+    import json
+
+    from cluster.launcher.leaderboard import write
+
+    board = rows((0.55, "model=lstm"), (0.28, "model=gru"))
+    board[0].summary = {"test_mae": 3.25, "naive_test_mae": 2.0, "beats_naive": False}
+    board[1].summary = {"test_mae": 1.5, "naive_test_mae": 2.0, "beats_naive": True}
+    lines = table(board, "val_loss", "min").splitlines()
+    assert lines[0].split() == ["job", "model", "val_loss", "(min)", "best", "epoch", "test_mae", "naive_test_mae",
+                                "beats_naive", "wall", "time", "status"]
+    assert lines[2].split()[:7] == ["0", "lstm", "0.5500", "2", "3.2500", "2.0000", "no"]
+    assert lines[3].split()[:8] == ["*", "1", "gru", "0.2800", "2", "1.5000", "2.0000", "yes"]
+    json_path, csv_path = write(board, "val_loss", "min", tmp_path)
+    assert json.loads(json_path.read_text())["trials"][1]["summary"]["beats_naive"] is True
+    written = list(csv.DictReader(csv_path.open()))
+    assert [row["beats_naive"] for row in written] == ["False", "True"] and written[0]["test_mae"] == "3.25"

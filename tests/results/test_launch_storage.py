@@ -104,6 +104,11 @@ def test_run_uploads_to_the_bucket_and_pull_brings_back_a_model_that_predicts(gc
     listing = run_launch("pull", "--list", uri, cwd=tmp_path, env=env)
     assert listing.returncode == 0, listing.stderr
     assert f"{uri}/{sweep}  [finished]  best: trial 0, val_loss" in listing.stdout
+    # The trial's row shows what the job is judged on (its test metrics) beside its best value.
+    header, row = listing.stdout.splitlines()[1:3]
+    assert header.split()[:3] == ["trial", "value", "epoch"] and {"test_loss", "test_accuracy"} <= set(header.split())
+    accuracy = header.split().index("test_accuracy") + 1  # the row starts with the best trial's `*`
+    assert 0.0 <= float(row.split()[accuracy]) <= 1.0
 
     target = tmp_path / "pulled"
     pulled = run_launch("pull", f"{uri}/{sweep}", "--to", str(target), cwd=tmp_path, env=env)
