@@ -132,8 +132,34 @@ def _refuse_text_on_several_replicas() -> None:
         )
 
 
-def scale_to_target_units(standardised, spec: DataSpec):
+def scale_to_target_units(standardised, spec: DataSpec, inputs=None):
     """Regression: the body learns the standardised target (well conditioned for any units, e.g. prices
     in the 100,000s) and this layer maps it back, so losses, metrics and predictions are in the target's
-    own units. float32 like the rest of the head."""
-    return layers.Rescaling(spec.target_std, offset=spec.target_mean, dtype="float32", name="predictions")(standardised)
+    own units. float32 like the rest of the head. A forecast with target_transform=delta learns the change
+    from the last observed value: it is mapped to the target's units and added to that value, read from the
+    raw window `inputs`, so the model still returns levels."""
+    if spec.target_transform != "delta":
+        return layers.Rescaling(
+            spec.target_std, offset=spec.target_mean, dtype="float32", name="predictions"
+        )(standardised)
+    change = layers.Rescaling(spec.target_std, offset=spec.target_mean, dtype="float32", name="predicted_change")(
+        standardised
+    )
+    return layers.Add(dtype="float32", name="predictions")([last_observed_targets(inputs, spec), change])
+
+
+def last_observed_targets(inputs, spec: DataSpec):
+    """The target columns of a window's latest time step, as they are: (batch, time steps, features) ->
+    (batch, targets). Built from cropping and reshaping layers only (no matrix product, which TF32 on a GPU
+    would round; no custom layer, so `keras.models.load_model` needs nothing but Keras)."""
+    steps, num_features = spec.input_shape
+    latest = layers.Cropping1D((steps - 1, 0), dtype="float32", name="latest_reading")(inputs)
+    features = layers.Reshape((num_features, 1), dtype="float32", name="latest_features")(latest)
+    columns = [
+        layers.Cropping1D((position, num_features - 1 - position), dtype="float32", name=f"last_observed_{index}")(
+            features
+        )
+        for index, position in enumerate(spec.target_positions)
+    ]
+    joined = columns[0] if len(columns) == 1 else layers.Concatenate(axis=1, dtype="float32")(columns)
+    return layers.Reshape((len(columns),), dtype="float32", name="last_observed_targets")(joined)

@@ -73,7 +73,12 @@ def train(
     # Score the best epoch's weights, not the last epoch's.
     model = fitting.best_model()
     test_metrics = model.evaluate(job.data.test, return_dict=True, verbose=0)
-    metrics = job_metrics(job, fitting, test_metrics, stopped_early, started)
+    forecast_errors = None
+    if job.data.naive_forecast_mae is not None:  # a forecast: its errors per target and series, beside the baselines'
+        from .timeseries import model_test_errors
+
+        forecast_errors = model_test_errors(model, job.data.test)
+    metrics = job_metrics(job, fitting, test_metrics, stopped_early, started, forecast_errors)
     if exports_requested(cfg.get("export")):
         from .export import export_model
 

@@ -131,7 +131,7 @@ def build_model(model_cfg, spec: DataSpec, augmentation=None) -> keras.Model:
         outputs = layers.Dense(spec.num_outputs, name="predictions", **head)(features)
     else:
         standardised = layers.Dense(spec.num_outputs, name="standardised_predictions", **head)(features)
-        outputs = scale_to_target_units(standardised, spec)
+        outputs = scale_to_target_units(standardised, spec, inputs)
     return keras.Model(inputs, outputs, name=f"{model_cfg.name}_{spec.task}")
 
 

@@ -37,6 +37,10 @@ class DataSpec:
     # of a multi-column forecast), for the output layer.
     target_mean: Optional[Union[float, list]] = None
     target_std: Optional[Union[float, list]] = None
+    # Forecasting with data.target_transform=delta: the standardised output is a change, which the model adds to
+    # the last observed value of the target columns (their positions among the window's features).
+    target_transform: str = "level"
+    target_positions: Optional[list[int]] = None
     # What the saved model takes, for whoever calls it later: the dtype of one example ("string" for raw
     # text, "columns" for a table taken as a dict of columns) and the range of its values in training.
     input_dtype: Optional[str] = None

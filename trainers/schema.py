@@ -28,7 +28,7 @@ concept per module:
 from .config.augmentation import AugmentationConfig, Flip
 from .config.composition import _TYPE_ALLOWED as _TYPE_ALLOWED
 from .config.composition import composition_error_message
-from .config.data import DataConfig, InputKind, Task, target_columns
+from .config.data import DataConfig, InputKind, TargetTransform, Task, seasonal_lag, target_columns
 from .config.export import ExportConfig
 from .config.fields import (
     AT_LEAST_1,
@@ -80,7 +80,7 @@ from .config.trainer import (
     TrainerConfig,
     UpdateFreq,
 )
-from .config.validation import DATA_FILES, EXPORTER_MODULES, validate, validate_job
+from .config.validation import DATA_FILES, EXPORTER_MODULES, check_season, validate, validate_job
 from .config.validation import _check_augmentation as _check_augmentation
 from .config.validation import _check_data_path as _check_data_path
 from .config.validation import _check_exporters as _check_exporters
@@ -97,7 +97,8 @@ __all__ = [
     "ModelName", "Backbone", "Pooling", "MODEL_INPUTS", "BACKBONES", "MIN_BACKBONE_INPUT", "WEIGHTS_SUFFIXES",
     "ModelConfig", "MLPConfig", "CNNConfig", "RNNConfig", "FineTuneConfig", "TransferConfig",
     # data and augmentation
-    "Task", "InputKind", "DataConfig", "target_columns", "Flip", "AugmentationConfig",
+    "Task", "InputKind", "TargetTransform", "DataConfig", "target_columns", "seasonal_lag", "Flip",
+    "AugmentationConfig",
     # optimizer and lr_schedule
     "OptimizerName", "OptimizerConfig", "AdamConfig", "AdamWConfig", "SGDConfig", "RMSpropConfig",
     "LRScheduleName", "LRScheduleConfig",
@@ -107,5 +108,6 @@ __all__ = [
     # job
     "Precision", "Mode", "JobConfig", "planned_epochs", "MODE_RESOLVER", "resolve_mode",
     # registration, validation, composition
-    "register_schemas", "validate", "validate_job", "DATA_FILES", "EXPORTER_MODULES", "composition_error_message",
+    "register_schemas", "validate", "validate_job", "check_season", "DATA_FILES", "EXPORTER_MODULES",
+    "composition_error_message",
 ]

@@ -4,7 +4,12 @@ A prediction sees the last `window` rows (every `sampling_rate`-th of them, endi
 predicts the target column(s) `horizon` rows after the latest. The rows are split in time order, training
 then validation then test, and every window with its target lies inside one part, so no example straddles
 two. The normalisation statistics come from the training rows only. The naive forecast (the target's last
-observed value) is scored on the same windows, so a user sees whether the model beats it.
+observed value) and, given `data.season`, the seasonal-naive one (the latest value at the target's point of the
+season) are scored on the same windows, per target, so a user sees whether the model beats them.
+
+`data.target_transform=delta`: the model learns the change from the last observed value and adds it back itself,
+so it follows a trend past the training values. `data.series_id`: a long-format file of several series (one
+row per series and time); each series is checked, split in time order and cut into windows on its own.
 
 Everything a user can fix (columns, cells, time order, a window longer than a part) is refused here with
 the file, line and column, before a model is built.
@@ -14,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Optional
 
 import numpy as np
 
-from .schema import ConfigError, target_columns
+from .schema import ConfigError, check_season, seasonal_lag, target_columns
 from .splits import Streams, resolve_data_path
 from .tabular import numeric_column, read_rows
 
@@ -61,14 +67,30 @@ class WindowLayout:
 
 @dataclass
 class Series:
-    """A checked CSV as arrays: every feature column, the target columns, and the part boundaries."""
+    """A checked CSV as arrays: every feature column, the target columns, and the part boundaries. With
+    data.series_id the rows are grouped by series (each series' rows together, in time order)."""
 
     features: np.ndarray  # (rows, num_features) float32, the target columns among them
     targets: np.ndarray  # (rows, num_targets) float32
     feature_names: list[str]
     target_names: list[str]
-    parts: dict[str, tuple[int, int]]  # training/validation/test -> [first row, end row)
+    # Per series, in order of first appearance: training/validation/test -> [first row, end row).
+    series_parts: list[dict[str, tuple[int, int]]]
     layout: WindowLayout
+    series_names: list[str] = field(default_factory=lambda: [""])  # [""]: one series, no data.series_id
+    season: Optional[int] = None
+    target_transform: str = "level"
+
+    @property
+    def parts(self) -> dict[str, tuple[int, int]]:
+        """The part boundaries of a file holding one series."""
+        if len(self.series_parts) != 1:
+            raise ValueError("a file of several series has parts per series: use series_parts")
+        return self.series_parts[0]
+
+    @property
+    def target_positions(self) -> list[int]:
+        return [self.feature_names.index(name) for name in self.target_names]
 
 
 # ------------------------------------------------------------------ reading and checking the file
@@ -133,28 +155,35 @@ def _describe_step(seconds: float, numeric: bool) -> str:
     return f"{seconds:g} s"
 
 
-def check_time_order(path, column: str, raw: list[str], times: np.ndarray, allow_gaps: bool, numeric: bool) -> float:
+def check_time_order(
+    path, column: str, raw: list[str], times: np.ndarray, allow_gaps: bool, numeric: bool,
+    lines: Optional[np.ndarray] = None, series: str = "", hint: str = "",
+) -> float:
     """Refuse rows out of time order (a repeated or earlier time) and, unless allowed, missing rows.
-    Returns the regular step between rows."""
+    Returns the regular step between rows. `lines`: each value's line in the file (default: the values are
+    lines 2, 3, ...); `series`: which series they are, for the message; `hint`: added to a repeated time's."""
+    line_of = (lambda index: int(lines[index])) if lines is not None else (lambda index: index + 2)
     steps = np.diff(times)
     backwards = np.flatnonzero(steps <= 0)
     if backwards.size:
         row = int(backwards[0]) + 1
+        repeated = steps[row - 1] == 0
         raise ConfigError(
-            f"{path}: rows are not in time order: line {row + 2} ({column} {raw[row]!r}) does not come after "
-            f"line {row + 1} ({raw[row - 1]!r}). Sort the file by {column!r} and drop repeated times."
+            f"{path}: {series}rows are not in time order: line {line_of(row)} ({column} {raw[row]!r}) does not come "
+            f"after line {line_of(row - 1)} ({raw[row - 1]!r}). Sort the file by {column!r} and drop repeated times."
+            + (hint if repeated else "")
         )
     regular = float(np.median(steps)) if steps.size else 1.0
     gaps = np.flatnonzero(steps > GAP_FACTOR * regular)
     if gaps.size and not allow_gaps:
         listed = "; ".join(
-            f"line {int(index) + 3} ({raw[int(index) + 1]!r}) follows {raw[int(index)]!r} after "
+            f"line {line_of(int(index) + 1)} ({raw[int(index) + 1]!r}) follows {raw[int(index)]!r} after "
             f"{_describe_step(float(steps[index]), numeric)}, about {round(steps[index] / regular) - 1} row(s) missing"
             for index in gaps[:MAX_LISTED_GAPS]
         )
         more = f" and {gaps.size - MAX_LISTED_GAPS} more" if gaps.size > MAX_LISTED_GAPS else ""
         raise ConfigError(
-            f"{path}: {gaps.size} gap(s) in time order in column {column!r} (the rows are "
+            f"{path}: {series}{gaps.size} gap(s) in time order in column {column!r} (the rows are "
             f"{_describe_step(regular, numeric)} apart): {listed}{more}. A window across a gap would span more "
             "time than its rows say. Fill the missing rows (e.g. interpolate), cut the file at the gap, or set "
             "data.allow_gaps=true to treat the rows as evenly spaced anyway."
@@ -174,14 +203,47 @@ def time_order_parts(num_rows: int, val_fraction: float, test_fraction: float) -
     }
 
 
-def read_series(data_cfg) -> Series:
-    path = resolve_data_path(
-        data_cfg.path, data_cfg.name, "a CSV file with a time column and numeric columns in time order",
-        "data.path=jena_climate_2009_2016.csv",
+def _not_numeric(values: list[str]) -> bool:
+    try:
+        for value in values:
+            float(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _series_hint(header: list[str], columns: dict, time_column: str) -> str:
+    """For a repeated time: the file may hold several series in long format, told apart by a text column."""
+    candidates = [name for name in header if name != time_column and _not_numeric(columns[name][:1000])]
+    named = f"data.series_id={candidates[0]}" if candidates else "data.series_id=<column>"
+    return (
+        " If the file holds several series (long format: one row per series and time), do not sort them "
+        f"together: name the column that tells them apart, e.g. {named}"
+        + (f" (text columns: {', '.join(candidates)})" if candidates else "") + "."
     )
-    if path.is_dir():
-        raise ConfigError(f"data.path: {path} is a folder; data=timeseries reads one CSV file.")
-    header, rows = read_rows(path)
+
+
+def _group_by_series(path, data_cfg, header: list[str], columns: dict) -> tuple[list[str], list[np.ndarray]]:
+    """Series names in order of first appearance and, per series, its rows' indices in file order."""
+    column = data_cfg.series_id
+    if column is None:
+        return [""], [np.arange(len(columns[header[0]]), dtype="int64")]
+    ids = [value.strip() for value in columns[column]]
+    empty = [line for line, value in enumerate(ids, start=2) if not value]
+    if empty:
+        raise ConfigError(
+            f"{path}: data.series_id={column}: the series column is empty on line {empty[0]}"
+            + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else "") + "; every row needs its series' name."
+        )
+    names = list(dict.fromkeys(ids))
+    position = {name: index for index, name in enumerate(names)}
+    codes = np.array([position[value] for value in ids], dtype="int64")
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return names, [order[bounds[index]:bounds[index + 1]] for index in range(len(names))]
+
+
+def _check_columns(path, data_cfg, header: list[str]) -> tuple[str, list[str]]:
     listed = ", ".join(header)
     time_column = data_cfg.time_column or header[0]
     if time_column not in header:
@@ -199,65 +261,184 @@ def read_series(data_cfg) -> Series:
     unknown = [name for name in data_cfg.exclude_columns if name not in header]
     if unknown:
         raise ConfigError(f"data.exclude_columns: no column {', '.join(unknown)} in {path}. Columns: {listed}.")
+    series_id = data_cfg.series_id
+    if series_id is not None:
+        if series_id not in header:
+            raise ConfigError(
+                f"Invalid value for `data.series_id`: received {series_id!r}. Allowed: a column of {path} other "
+                f"than the time and target columns: {listed}."
+            )
+        if series_id == time_column or series_id in targets:
+            role = "the time column" if series_id == time_column else "a target"
+            raise ConfigError(
+                f"Invalid value for `data.series_id`: received {series_id!r}, which is {role}. Allowed: the column "
+                f"naming each row's series, other than the time and target columns. Columns: {listed}."
+            )
+    return time_column, targets
 
+
+def read_series(data_cfg) -> Series:
+    path = resolve_data_path(
+        data_cfg.path, data_cfg.name, "a CSV file with a time column and numeric columns in time order",
+        "data.path=jena_climate_2009_2016.csv",
+    )
+    if path.is_dir():
+        raise ConfigError(f"data.path: {path} is a folder; data=timeseries reads one CSV file.")
+    header, rows = read_rows(path)
+    time_column, targets = _check_columns(path, data_cfg, header)
+    series_id = data_cfg.get("series_id")
     columns = {name: [row[position] for row in rows] for position, name in enumerate(header)}
+    names, groups = _group_by_series(path, data_cfg, header, columns)
+
     raw_times = columns[time_column]
     times, time_format = parse_times(path, time_column, raw_times, data_cfg.time_format)
-    check_time_order(path, time_column, raw_times, times, data_cfg.allow_gaps, numeric=time_format == "number")
+    hint = "" if series_id else _series_hint(header, columns, time_column)
+    for name, rows_of_series in zip(names, groups):
+        check_time_order(
+            path, time_column, [raw_times[row] for row in rows_of_series], times[rows_of_series],
+            data_cfg.allow_gaps, numeric=time_format == "number", lines=rows_of_series + 2,
+            series=f"series {name!r} (data.series_id={series_id}): " if series_id else "", hint=hint,
+        )
 
     # The targets' past values are inputs too: the model sees what the naive forecast sees, and more.
-    feature_names = [name for name in header if name != time_column and name not in data_cfg.exclude_columns]
+    skipped = {time_column, series_id, *data_cfg.exclude_columns}
+    feature_names = [name for name in header if name not in skipped]
     fix = "Forecasting reads numbers only: drop the column with data.exclude_columns=[{}] or fix the cell."
+    order = np.concatenate(groups)
     features = np.stack(
         [numeric_column(path, name, columns[name], fix.format(name)) for name in feature_names], axis=1
-    )
+    )[order]
     layout = WindowLayout(data_cfg.window, data_cfg.sampling_rate, data_cfg.horizon)
-    parts = time_order_parts(len(rows), data_cfg.val_fraction, data_cfg.test_fraction)
+    series_parts, offset = [], 0
+    for name, rows_of_series in zip(names, groups):
+        parts = time_order_parts(len(rows_of_series), data_cfg.val_fraction, data_cfg.test_fraction)
+        _check_part_lengths(path, data_cfg, layout, parts, len(rows_of_series), name, series_id)
+        series_parts.append({part: (first + offset, end + offset) for part, (first, end) in parts.items()})
+        offset += len(rows_of_series)
+    # The seasonal-naive value lies inside each window (so inside its part and series), as the config's check says.
+    check_season(data_cfg)
+    season = data_cfg.get("season")
+    series = Series(
+        features, features[:, [feature_names.index(name) for name in targets]], feature_names, targets,
+        series_parts, layout, names, season, str(data_cfg.get("target_transform", "level")),
+    )
+    log.info(
+        "%s: %d rows in time order%s (%s); features %s; forecasting %s %d rows ahead from %d time steps, "
+        "one row in %d%s",
+        path, len(rows), f", {len(names)} series" if series_id else "",
+        ", ".join(f"{part} {sum(p[part][1] - p[part][0] for p in series_parts)}" for part in PARTS),
+        feature_names, targets, layout.horizon, layout.num_steps, layout.sampling_rate,
+        "; the model learns the change from the last observed value" if series.target_transform == "delta" else "",
+    )
+    return series
+
+
+PARTS = ("training", "validation", "test")
+
+
+def _check_part_lengths(path, data_cfg, layout: WindowLayout, parts: dict, num_rows: int, name: str, series_id):
     for part, (first, end) in parts.items():
         if end - first < layout.rows_per_example:
+            of = f"series {name!r} (data.series_id={series_id}) of {path}" if series_id else str(path)
             raise ConfigError(
                 f"data.window={layout.window} with data.horizon={layout.horizon} needs {layout.rows_per_example} rows "
-                f"in each part, but the {part} part of {path} has {end - first} (of {len(rows)} rows: "
+                f"in each part, but the {part} part of {of} has {end - first} (of {num_rows} rows: "
                 f"test_fraction={data_cfg.test_fraction}, val_fraction={data_cfg.val_fraction}, in time order). "
                 "Use a shorter window or horizon, or more rows."
             )
-    target_indices = [feature_names.index(name) for name in targets]
-    log.info(
-        "%s: %d rows in time order (%s); features %s; forecasting %s %d rows ahead from %d time steps, one row in %d",
-        path, len(rows), ", ".join(f"{part} {end - first}" for part, (first, end) in parts.items()),
-        feature_names, targets, layout.horizon, layout.num_steps, layout.sampling_rate,
-    )
-    return Series(features, features[:, target_indices], feature_names, targets, parts, layout)
 
 
-# ------------------------------------------------------------------ windows, statistics, baseline
+# ------------------------------------------------------------------ windows, statistics, baselines
+def first_rows_per_series(series: Series, part: str) -> list[np.ndarray]:
+    """Per series, the first row of every example that lies entirely inside that series' `part`."""
+    return [
+        np.arange(parts[part][0], parts[part][1] - series.layout.rows_per_example + 1, dtype="int64")
+        for parts in series.series_parts
+    ]
+
+
 def first_rows(series: Series, part: str) -> np.ndarray:
-    """The first row of every example that lies entirely inside `part`."""
-    first, end = series.parts[part]
-    return np.arange(first, end - series.layout.rows_per_example + 1, dtype="int64")
+    """The first row of every example that lies entirely inside `part` (of one series: none crosses two)."""
+    return np.concatenate(first_rows_per_series(series, part))
+
+
+def _latest_and_ahead(series: Series, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return starts + series.layout.window - 1, starts + series.layout.target_offset
+
+
+def naive_errors(series: Series, part: str) -> np.ndarray:
+    """(examples, targets) absolute errors of predicting the last observed value, in the targets' units."""
+    latest, ahead = _latest_and_ahead(series, first_rows(series, part))
+    return np.abs(series.targets[ahead].astype("float64") - series.targets[latest])
+
+
+def seasonal_naive_errors(series: Series, part: str) -> np.ndarray:
+    """(examples, targets) absolute errors of predicting the latest value at the target's point of the season:
+    the target's time less whole seasons, inside the example's window (the config's check)."""
+    latest, ahead = _latest_and_ahead(series, first_rows(series, part))
+    reference = latest - seasonal_lag(series.season, series.layout.horizon)
+    return np.abs(series.targets[ahead].astype("float64") - series.targets[reference])
 
 
 def naive_forecast_mae(series: Series, part: str) -> float:
     """Mean absolute error, in the target's units, of predicting the last observed value."""
-    starts = first_rows(series, part)
-    latest = starts + series.layout.window - 1
-    ahead = starts + series.layout.target_offset
-    return float(np.mean(np.abs(series.targets[ahead] - series.targets[latest])))
+    return float(np.mean(naive_errors(series, part)))
+
+
+def forecast_baselines(series: Series) -> dict:
+    """The baselines' MAE on the validation and test windows: over every target and window (`validation`,
+    `test`, as before), per target, and per series; the seasonal-naive one likewise when data.season is set.
+    What trainers/evaluation.py sets the model's own test errors beside."""
+
+    def scores(errors_of) -> dict:
+        errors = {part: errors_of(series, part) for part in ("validation", "test")}
+        counts = [len(starts) for starts in first_rows_per_series(series, "test")]
+        cuts = np.cumsum([0, *counts])
+        return {
+            "validation": float(errors["validation"].mean()),
+            "test": float(errors["test"].mean()),
+            "test_per_target": errors["test"].mean(axis=0).tolist(),
+            "test_per_series": [float(errors["test"][cuts[i]:cuts[i + 1]].mean()) for i in range(len(counts))],
+        }
+
+    baselines = {
+        **scores(naive_errors),
+        "targets": list(series.target_names),
+        "series": list(series.series_names) if len(series.series_names) > 1 or series.series_names[0] else None,
+        "test_windows_per_series": [len(starts) for starts in first_rows_per_series(series, "test")],
+        "seasonal": None,
+    }
+    if series.season is not None:
+        baselines["seasonal"] = {"season": series.season, **scores(seasonal_naive_errors)}
+    return baselines
+
+
+def _training_ranges(series: Series) -> np.ndarray:
+    return np.concatenate([np.arange(*parts["training"]) for parts in series.series_parts])
 
 
 def training_statistics(series: Series) -> dict:
-    """Per-feature mean and variance, and the targets' mean and standard deviation, over training rows only."""
-    first, end = series.parts["training"]
-    features = series.features[first:end].astype("float64")
-    targets = series.targets[first:end].astype("float64")
+    """Per-feature mean and variance over training rows only, and the mean and standard deviation of what the
+    model learns: the targets over training rows, or (target_transform=delta) their change from the last
+    observed value over training windows. Also how the output layer puts a change back (DataSpec fields)."""
+    rows = _training_ranges(series)
+    features = series.features[rows].astype("float64")
+    if series.target_transform == "delta":
+        latest, ahead = _latest_and_ahead(series, first_rows(series, "training"))
+        targets = series.targets[ahead].astype("float64") - series.targets[latest]
+    else:
+        targets = series.targets[rows].astype("float64")
     target_std = np.where(targets.std(axis=0) > 0, targets.std(axis=0), 1.0)  # a constant target keeps scale 1
     one = len(series.target_names) == 1
-    return {
+    statistics = {
         "feature_mean": features.mean(axis=0).astype("float32"),
         "feature_variance": features.var(axis=0).astype("float32"),
         "target_mean": float(targets.mean()) if one else targets.mean(axis=0).tolist(),
         "target_std": float(target_std[0]) if one else target_std.tolist(),
     }
+    if series.target_transform == "delta":
+        statistics.update(target_transform="delta", target_positions=series.target_positions)
+    return statistics
 
 
 def window_dataset(series: Series, part: str):
@@ -277,12 +458,26 @@ def window_dataset(series: Series, part: str):
     )
 
 
+def model_test_errors(model, test_dataset) -> np.ndarray:
+    """(examples, targets) absolute errors of `model` on the (batched) test windows, in the targets' units and in
+    the baselines' order (series after series, each in time order), for per-target and per-series scores."""
+    truth = np.concatenate([targets.numpy() for _, targets in test_dataset], axis=0).astype("float64")
+    predicted = np.asarray(model.predict(test_dataset, verbose=0), dtype="float64")
+    return np.abs(predicted.reshape(truth.shape) - truth)
+
+
 def load_timeseries(data_cfg) -> Streams:
     series = read_series(data_cfg)
-    baseline = {part: naive_forecast_mae(series, part) for part in ("validation", "test")}
+    baselines = forecast_baselines(series)
     log.info(
-        "Naive forecast (last observed value) MAE: validation %.4g, test %.4g", baseline["validation"], baseline["test"]
+        "Naive forecast (last observed value) MAE: validation %.4g, test %.4g", baselines["validation"],
+        baselines["test"],
     )
+    if baselines["seasonal"]:
+        log.info(
+            "Seasonal-naive forecast (a season of %d rows) MAE: validation %.4g, test %.4g",
+            series.season, baselines["seasonal"]["validation"], baselines["seasonal"]["test"],
+        )
     return Streams(
         train=window_dataset(series, "training"),
         validation=window_dataset(series, "validation"),
@@ -292,5 +487,5 @@ def load_timeseries(data_cfg) -> Streams:
         num_outputs=len(series.target_names),
         class_names=[],
         adapted=training_statistics(series),
-        naive_forecast_mae=baseline,
+        naive_forecast_mae=baselines,
     )

@@ -19,6 +19,15 @@ class Task(Choice):
     regression = "regression"
 
 
+class TargetTransform(Choice):
+    """data=timeseries: what the model's body learns. level: the target itself. delta: its change from the last
+    observed value, which the model adds back inside itself, so a saved model still takes raw windows and returns
+    levels; a forecast that survives a trend that takes the series beyond its training values."""
+
+    level = "level"
+    delta = "delta"
+
+
 class InputKind(Choice):
     """What a data set's examples look like, which decides the layers a model puts in front of its body.
     "text" is raw strings: the model itself turns them into token ids (TextVectorization), so a saved
@@ -76,6 +85,26 @@ class DataConfig:
     horizon: int = rule(144, at_least(1), AT_LEAST_1, "144")
     # Time steps missing from the file are refused; true treats the rows as evenly spaced anyway.
     allow_gaps: bool = False
+    # What the model learns: the target's level, or its change from the last observed value (TargetTransform).
+    target_transform: TargetTransform = TargetTransform.level
+    # Rows per season (e.g. 24 for hourly readings with a daily cycle, 12 for monthly ones with a yearly one):
+    # adds the seasonal-naive baseline (the latest value at the same point of the season) beside the naive one.
+    season: Optional[int] = rule(
+        None, at_least(2), "an integer of at least 2 (rows per season, e.g. 24 for hourly readings and a daily "
+        "cycle), or null", "24"
+    )
+    # A long-format file holding several series (one row per series and time): the column naming each row's
+    # series. Windows never cross series; each series is split in time order on its own.
+    series_id: Optional[str] = None
+
+# data=timeseries's own settings and their defaults: another data set refuses a value other than the default.
+TIMESERIES_ONLY = {"target_transform": TargetTransform.level, "season": None, "series_id": None}
+
+
+def seasonal_lag(season: int, horizon: int) -> int:
+    """How many rows before the latest reading the seasonal-naive forecast reads: the target's time less whole
+    seasons, as few as put it at or before the latest reading."""
+    return -(-horizon // season) * season - horizon
 
 
 def target_columns(target) -> list[str]:

@@ -10,6 +10,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
+from .data import TIMESERIES_ONLY, seasonal_lag
 from .fields import ConfigError, check_fields, refuse
 from .model import MODEL_INPUTS, Backbone
 
@@ -27,6 +28,8 @@ def validate(cfg: DictConfig) -> None:
             f"Models that accept {data.input_kind!r} data: {', '.join(serving)}."
         )
     _check_target(data)
+    _check_timeseries_only(data)
+    check_season(data)
     if data.input_kind == "sequence" and data.sampling_rate > data.window:
         refuse(
             "data.sampling_rate", data.sampling_rate,
@@ -85,6 +88,34 @@ def _check_target(data) -> None:
                f"one column name (data={data.name} predicts one column; only data=timeseries takes a list)", "price")
     if OmegaConf.is_dict(target) or (several and not len(target)):
         refuse("data.target", target, "a column name, or for data=timeseries a non-empty list of them", "price")
+
+
+def _check_timeseries_only(data) -> None:
+    """data=timeseries's target transform, season and series column do nothing elsewhere: say so."""
+    if data.input_kind == "sequence":
+        return
+    for key, default in TIMESERIES_ONLY.items():
+        value = data.get(key, default)
+        if value != default:
+            shown = "null" if default is None else str(default)
+            refuse(f"data.{key}", value, f"{shown} with data={data.name}: only data=timeseries reads it", shown)
+
+
+def check_season(data) -> None:
+    """The seasonal-naive forecast reads the latest value at the target's point of the season: a row of the
+    example's own window, so it is scored on the same windows as the model and never reads across series."""
+    season = data.get("season")
+    if season is None or data.input_kind != "sequence":
+        return
+    lag = seasonal_lag(season, data.horizon)
+    if lag > data.window - 1:
+        refuse(
+            "data.season", season,
+            f"a season whose seasonal-naive value lies inside the window: with data.horizon={data.horizon} a "
+            f"season of {season} rows reads the value {lag} rows before the latest reading, but "
+            f"data.window={data.window} holds {data.window - 1} rows before it. Use data.window>={lag + 1}, or a "
+            f"season of at most {data.window - 1 + data.horizon} rows", str(max(2, data.window - 1 + data.horizon)),
+        )
 
 
 def _check_augmentation(augmentation, data) -> None:
