@@ -74,6 +74,17 @@ def summary_lines(metrics: dict, output_dir: str) -> list[str]:
             f"Forecast test MAE {naive['model_test_mae']:.4g} vs naive forecast (last observed value) "
             f"{naive['test_mae']:.4g}: the model {verdict}"
         )
+        seasonal = naive.get("seasonal_naive")
+        if seasonal:
+            lines.append(
+                f"  vs seasonal-naive forecast (a season of {seasonal['season']} rows) {seasonal['test_mae']:.4g}: "
+                f"the model {'beats it' if seasonal['beats_seasonal_naive'] else 'does NOT beat it'}"
+            )
+        for target, scores in (naive.get("targets") or {}).items():  # beats_naive above: on every target
+            lines.append(
+                f"  {target}: test MAE {scores['test_mae']:.4g} vs naive {scores['naive_test_mae']:.4g}: "
+                f"{'beats it' if scores['beats_naive'] else 'does NOT beat it'}"
+            )
     lines.append(f"Outputs: {output_dir}")
     if metrics["checkpoint"]:
         lines.append(f"  best model:  {os.path.join(output_dir, metrics['checkpoint'])}")
