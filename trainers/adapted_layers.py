@@ -9,7 +9,8 @@ import dataclasses
 import re
 
 import keras
-from keras import layers
+import numpy as np
+from keras import layers, ops
 
 from .pipeline import DataSpec
 
@@ -63,29 +64,54 @@ def _layer_name(column: str) -> str:
 
 
 def encode_columns(inputs: dict, spec: DataSpec, embedding_dim: int):
-    """One feature vector from a dict of columns: the numeric ones normalised with training statistics, each
-    categorical one looked up in its training-split vocabulary (index 0 is the out-of-vocabulary slot for
-    categories never seen in training) and one-hot encoded or embedded."""
+    """One feature vector from a dict of columns: the numeric ones with missing cells (NaN) filled and
+    normalised with training statistics, each categorical one looked up in its training-split vocabulary
+    (index 0 is the out-of-vocabulary slot for categories never seen in training; every spelling of a missing
+    cell goes to the missing category, or to that slot if training had none) and one-hot encoded or embedded."""
     numeric = [inputs[column["name"]] for column in spec.columns if column["encoding"] == "numeric"]
     parts = []
     if numeric:
         x = layers.Concatenate(name="numeric_features")(numeric) if len(numeric) > 1 else numeric[0]
-        normalize = layers.Normalization(
-            mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization"
-        )
-        parts.append(normalize(x))
+        parts.extend(normalized_numbers(x, spec))
     for column in spec.columns:
         if column["encoding"] == "numeric":
             continue
         name, vocabulary = _layer_name(column["name"]), column["vocabulary"]
+        ids = category_ids(inputs[column["name"]], column, spec.missing_spellings or [], name)
         if column["encoding"] == "one_hot":
-            one_hot = layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot", name=f"one_hot_{name}")
-            parts.append(one_hot(inputs[column["name"]]))
+            one_hot = layers.CategoryEncoding(len(vocabulary) + 1, output_mode="one_hot", name=f"one_hot_{name}")
+            parts.append(one_hot(ids))
         else:
-            ids = layers.StringLookup(vocabulary=vocabulary, name=f"lookup_{name}")(inputs[column["name"]])
             embedded = layers.Embedding(len(vocabulary) + 1, embedding_dim, name=f"embedding_{name}")(ids)
             parts.append(layers.Flatten(name=f"flat_{name}")(embedded))
     return layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+
+
+def category_ids(strings, column: dict, missing_spellings: list[str], name: str):
+    """Ids of a categorical column's raw strings: 1.. in its vocabulary, 0 out of it; each spelling of a
+    missing cell that is not itself in the vocabulary goes where the missing category is (0 without one)."""
+    vocabulary = column["vocabulary"]
+    extra = [spelling for spelling in missing_spellings if spelling not in vocabulary]
+    ids = layers.StringLookup(vocabulary=vocabulary + extra, name=f"lookup_{name}")(strings)
+    if not extra:
+        return ids
+    merged = np.arange(len(vocabulary) + len(extra) + 1)
+    merged[len(vocabulary) + 1:] = vocabulary.index(column["missing"]) + 1 if column.get("missing") is not None else 0
+    return ops.take(merged.astype("int64"), ids)
+
+
+def normalized_numbers(x, spec: DataSpec) -> list:
+    """Numeric features (rows, features) as the model body takes them: missing cells (NaN) filled with the
+    training split's medians when the data has them (data=csv, data.impute=median), normalised with the
+    training statistics; then a 0/1 was-missing column for each feature with missing cells in training."""
+    indicators = None
+    if spec.feature_median is not None:
+        gaps = ops.isnan(x)
+        x = ops.where(gaps, np.asarray(spec.feature_median, "float32"), x)
+        if spec.missing_indicators:
+            indicators = ops.cast(ops.take(gaps, list(spec.missing_indicators), axis=1), "float32")
+    x = layers.Normalization(mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization")(x)
+    return [x] if indicators is None else [x, indicators]
 
 
 def apply_input_layers(inputs, spec: DataSpec, augmentation=None, embedding_dim: int = 64):
@@ -104,7 +130,10 @@ def apply_input_layers(inputs, spec: DataSpec, augmentation=None, embedding_dim:
         return x, dataclasses.replace(
             spec, input_kind="tokens", input_shape=(spec.sequence_length,), vocabulary_size=len(spec.vocabulary)
         )
-    if spec.input_kind in ("tabular", "sequence") and spec.feature_mean is not None:
+    if spec.input_kind == "tabular" and spec.feature_mean is not None:
+        parts = normalized_numbers(x, spec)
+        x = layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    if spec.input_kind == "sequence" and spec.feature_mean is not None:
         # Per feature (the last axis): a window's time steps share their columns' statistics.
         x = layers.Normalization(
             mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization"

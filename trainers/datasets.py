@@ -184,9 +184,9 @@ def load_splits(cfg) -> Splits:
     seed, so trials with different seeds are scored on the same test examples."""
     rng = np.random.default_rng(SPLIT_SEED)
     if cfg.name in UNSPLIT_LOADERS:
-        x, y = UNSPLIT_LOADERS[cfg.name](cfg)
+        x, y, *table = UNSPLIT_LOADERS[cfg.name](cfg)  # data=csv adds what became of each column
         x_train, y_train, x_test, y_test = _holdout(x, y, cfg.test_fraction, rng)
-        splits = Splits(x_train, y_train, x_test, y_test)
+        splits = Splits(x_train, y_train, x_test, y_test, table=table[0] if table else None)
     elif cfg.name in SPLIT_LOADERS:
         splits = SPLIT_LOADERS[cfg.name](cfg)
     else:
@@ -195,7 +195,7 @@ def load_splits(cfg) -> Splits:
         )
     if splits.x_val is None:
         x_train, y_train, x_val, y_val = _holdout(splits.x_train, splits.y_train, cfg.val_fraction, rng)
-        splits = Splits(x_train, y_train, splits.x_test, splits.y_test, x_val, y_val)
+        splits = Splits(x_train, y_train, splits.x_test, splits.y_test, x_val, y_val, table=splits.table)
     if cfg.max_train_samples is not None:
         splits.x_train = splits.x_train[: cfg.max_train_samples]
         splits.y_train = splits.y_train[: cfg.max_train_samples]

@@ -48,7 +48,9 @@ def job_metrics(
         "stages": [stage.to_json() for stage in fitting.stages],
         "history": fitting.history,
     }
-    if data.spec.columns:  # which columns the model took as numbers, one-hot categories or embeddings
+    if data.spec.features is not None:  # data=csv: what each column became (numeric, one-hot, date, excluded...)
+        metrics["features"] = data.spec.features
+    elif data.spec.columns:  # which columns the model took as numbers, one-hot categories or embeddings
         metrics["features"] = feature_encodings(data.spec.columns)
     if data.naive_forecast_mae is not None:
         metrics["naive_forecast"] = compare_to_naive_forecast(

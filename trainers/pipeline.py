@@ -28,6 +28,14 @@ class DataSpec:
     # Tabular: per-feature mean and variance for a Normalization layer.
     feature_mean: Optional[np.ndarray] = None
     feature_variance: Optional[np.ndarray] = None
+    # data=csv with data.impute=median: per numeric feature, what a missing cell (NaN) becomes inside the model,
+    # and the positions of those that get a 0/1 was-missing input (a missing cell in training); the cell
+    # spellings a categorical column's missing category takes (data.missing_values).
+    feature_median: Optional[np.ndarray] = None
+    missing_indicators: Optional[list[int]] = None
+    missing_spellings: Optional[list[str]] = None
+    # data=csv: what each column of the file became (metrics.json's `features`).
+    features: Optional[dict] = None
     # Tables with categorical columns: the model takes a dict of columns; per column, in file order,
     # {"name", "encoding": numeric | one_hot | embedding, "vocabulary": training-split categories}.
     columns: Optional[list[dict]] = None
@@ -61,7 +69,10 @@ def _input_description(x) -> dict:
         return {"input_dtype": "string"}
     if x.size == 0 or x.dtype.kind not in "biuf":
         return {"input_dtype": str(x.dtype)}
-    return {"input_dtype": str(x.dtype), "input_range": (float(np.min(x)), float(np.max(x)))}
+    if x.dtype.kind == "f" and np.isnan(x).all():
+        return {"input_dtype": str(x.dtype)}
+    # A table's missing cells are NaN: the range is of the values present.
+    return {"input_dtype": str(x.dtype), "input_range": (float(np.nanmin(x)), float(np.nanmax(x)))}
 
 
 @dataclass
@@ -91,11 +102,19 @@ def _adapted_to_training_split(data_cfg, splits: Splits) -> dict:
         adapted["vocabulary"] = build_vocabulary(splits.x_train, data_cfg.num_words)
         adapted["sequence_length"] = data_cfg.sequence_length
     if data_cfg.input_kind == "tabular":
-        from .tabular import column_encodings, feature_statistics, is_table
+        from .tabular import column_encodings, describe_features, is_table, numeric_statistics
 
-        adapted["feature_mean"], adapted["feature_variance"] = feature_statistics(splits.x_train)
+        table = splits.table
+        impute = table is not None and table.impute
+        statistics = numeric_statistics(splits.x_train, impute)
+        adapted.update({key: value for key, value in statistics.items() if key != "missing_counts"})
+        token = table.missing_spellings[0] if impute and table.missing_spellings else None
         if is_table(splits.x_train):
-            adapted["columns"] = column_encodings(splits.x_train, data_cfg.max_one_hot_categories)
+            adapted["columns"] = column_encodings(splits.x_train, data_cfg.max_one_hot_categories, token)
+        if impute:
+            adapted["missing_spellings"] = list(table.missing_spellings)
+        if table is not None:
+            adapted["features"] = describe_features(table, splits.x_train, adapted.get("columns"), statistics)
     if data_cfg.task == "regression":
         y = splits.y_train.astype("float64")
         # A constant target keeps scale 1 rather than dividing by zero.

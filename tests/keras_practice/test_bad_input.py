@@ -94,7 +94,8 @@ def test_a_word_in_a_column_of_numbers_is_named_with_the_fix(tmp_path):
     table = tmp_path / "typo.csv"
     table.write_text("area,price\n50,100\n60,200\nsixty,300\n70,400\n")
     message = refused(data_cfg("csv", path=str(table), target="price"))
-    assert "column 'area' is mostly numbers but line 4 has 'sixty' (1 of 4 cells are not numbers)" in message
+    assert "1 cells are not numbers in columns of numbers: line 4, column 'area': 'sixty'." in message
+    assert "add it to data.missing_values" in message
     assert "data.categorical_columns=[area]" in message and "data.exclude_columns=[area]" in message
 
 
@@ -104,10 +105,11 @@ def test_unknown_categorical_columns_are_named(tmp_path):
     assert message == f"data.categorical_columns: no column town in {houses}. Columns: area, rooms, age, price, kind."
 
 
-def test_an_empty_cell_is_named_with_its_column_and_line(tmp_path):
+def test_an_empty_cell_is_named_with_its_column_and_line_when_refused(tmp_path):
     table = tmp_path / "gaps.csv"
     table.write_text("area,price\n50,100\n,200\n70,300\n")
-    assert "column 'area' has an empty value on line 3" in refused(data_cfg("csv", path=str(table), target="price"))
+    message = refused(data_cfg("csv", path=str(table), target="price", impute="refuse"))
+    assert "1 feature cells are missing: line 3, column 'area': '' (data.impute=refuse" in message
 
 
 def test_launch_refuses_before_training_with_exit_code_2(tmp_path):

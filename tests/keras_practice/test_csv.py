@@ -46,6 +46,9 @@ def test_regression_predicts_prices_in_their_own_units(houses, tmp_path_factory)
     x, rows = read_table(houses)
     prices = np.array([float(row["price"]) for row in rows])
     assert set(metrics["test"]) == {"loss", "mae"}
+    # An all-numeric table says what each column became too.
+    assert metrics["features"] == {"area": "numeric", "rooms": "numeric", "age": "numeric",
+                                   "kind": "excluded (data.exclude_columns)"}
     assert metrics["test"]["mae"] < 0.25 * prices.std()  # far better than guessing the mean
 
     model = keras.models.load_model(job_dir / "checkpoints" / "best.keras")
@@ -109,8 +112,8 @@ def test_text_columns_become_categories_inside_the_model(cars_job):
     assert np.mean(np.abs(predicted - prices)) < 3500
 
     # Categories never seen in training go to the out-of-vocabulary slot (index 0) instead of failing.
-    lookup = model.get_layer("one_hot_brand")
-    assert lookup(np.array([["tesla"]]))[0, 0] == 1 and lookup(np.array([["audi"]]))[0, 0] == 0
+    lookup = model.get_layer("lookup_brand")
+    assert lookup(np.array([["tesla"]]))[0, 0] == 0 and lookup(np.array([["audi"]]))[0, 0] > 0
     unseen, _ = raw_rows(cars, brand=["tesla"] * len(prices), dealer=["dealer99"] * len(prices))
     assert np.isfinite(model.predict(unseen, verbose=0)).all()
 

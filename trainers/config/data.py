@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING, OmegaConf
 
-from .fields import AT_LEAST_1, FRACTION, Choice, at_least, fraction, rule
+from .fields import AT_LEAST_1, CHECK, FRACTION, Choice, at_least, checked, fraction, refuse, rule
 
 
 class Task(Choice):
@@ -17,6 +17,57 @@ class Task(Choice):
     multiclass = "multiclass"
     multilabel = "multilabel"
     regression = "regression"
+
+
+class Impute(Choice):
+    """data=csv: what a missing feature cell becomes. median: the training split's median for a number (plus a
+    was-missing indicator input for a column with missing cells in training), a category of its own for a
+    category; both inside the model. drop_rows: rows with a missing feature cell are left out. refuse: the
+    job stops, listing the cells."""
+
+    median = "median"
+    drop_rows = "drop_rows"
+    refuse = "refuse"
+
+
+class MissingTarget(Choice):
+    """data=csv: rows whose target cell is missing are dropped (with a count in the log) or refused."""
+
+    drop = "drop"
+    refuse = "refuse"
+
+
+class DateColumns(Choice):
+    """data=csv: a column of dates becomes numeric calendar features, or is excluded."""
+
+    features = "features"
+    exclude = "exclude"
+
+
+# The usual spellings of a missing cell (compared with the cell's surrounding spaces removed).
+MISSING_VALUES = ("", "NA", "N/A", "NaN", "null")
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " "}
+
+
+def delimiter_character(value) -> str:
+    """data.delimiter as the one character csv.reader takes (`tab` and `\\t` name a tab, `space` a space)."""
+    return DELIMITER_NAMES.get(str(value), str(value))
+
+
+def _check_delimiter(key: str, value) -> None:
+    if len(delimiter_character(value)) != 1 or delimiter_character(value) in "\"\r\n":
+        refuse(key, value, "one character such as , ; | (or tab, space), or null to detect it", "';'")
+
+
+def _check_missing_values(key: str, value) -> None:
+    spellings = [str(item) for item in value]
+    padded = [item for item in spellings if item != item.strip()]
+    if padded:
+        refuse(key, spellings, f"spellings without surrounding spaces (cells are compared stripped; {padded[0]!r} "
+               "never matches)", "['',NA,-999]")
+    repeated = sorted({item for item in spellings if spellings.count(item) > 1})
+    if repeated:
+        refuse(key, spellings, f"each spelling once ({', '.join(map(repr, repeated))} repeats)", "['',NA,-999]")
 
 
 class TargetTransform(Choice):
@@ -74,6 +125,16 @@ class DataConfig:
     max_one_hot_categories: int = rule(
         20, at_least(0), "an integer of at least 0 (0: embed every categorical column)", "20"
     )
+    # CSV only. Cells that count as missing (after stripping spaces; a number that reads as NaN always
+    # does), what missing feature cells become (Impute), what happens to rows with a missing target,
+    # whether date columns become calendar features, and the delimiter (null: detected among , ; tab |).
+    missing_values: list[str] = field(
+        default_factory=lambda: list(MISSING_VALUES), metadata={CHECK: _check_missing_values}
+    )
+    impute: Impute = Impute.median
+    missing_target: MissingTarget = MissingTarget.drop
+    dates: DateColumns = DateColumns.features
+    delimiter: Optional[str] = checked(None, _check_delimiter)
     # Time series only: the column holding each row's time (null: the first column), its strptime format
     # (null: ISO 8601, jena_climate's "01.01.2009 00:10:00", or plain numbers), and the window geometry in
     # rows: a prediction sees the last `window` rows, keeping every `sampling_rate`-th one (ending with the
@@ -96,6 +157,12 @@ class DataConfig:
     # A long-format file holding several series (one row per series and time): the column naming each row's
     # series. Windows never cross series; each series is split in time order on its own.
     series_id: Optional[str] = None
+
+
+# data=csv's own settings and their defaults: another data set refuses a value other than the default.
+CSV_ONLY = {"missing_values": list(MISSING_VALUES), "impute": Impute.median, "missing_target": MissingTarget.drop,
+            "dates": DateColumns.features, "delimiter": None}
+
 
 # data=timeseries's own settings and their defaults: another data set refuses a value other than the default.
 TIMESERIES_ONLY = {"target_transform": TargetTransform.level, "season": None, "series_id": None}

@@ -10,7 +10,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-from .data import TIMESERIES_ONLY, seasonal_lag
+from .data import CSV_ONLY, TIMESERIES_ONLY, seasonal_lag
 from .fields import ConfigError, check_fields, refuse
 from .model import MODEL_INPUTS, Backbone
 
@@ -28,6 +28,7 @@ def validate(cfg: DictConfig) -> None:
             f"Models that accept {data.input_kind!r} data: {', '.join(serving)}."
         )
     _check_target(data)
+    _check_csv_only(data)
     _check_timeseries_only(data)
     check_season(data)
     if data.input_kind == "sequence" and data.sampling_rate > data.window:
@@ -88,6 +89,20 @@ def _check_target(data) -> None:
                f"one column name (data={data.name} predicts one column; only data=timeseries takes a list)", "price")
     if OmegaConf.is_dict(target) or (several and not len(target)):
         refuse("data.target", target, "a column name, or for data=timeseries a non-empty list of them", "price")
+
+
+def _check_csv_only(data) -> None:
+    """data=csv's settings for missing cells, dates and the delimiter do nothing elsewhere: say so."""
+    if data.name == "csv":
+        return
+    for key, default in CSV_ONLY.items():
+        value = data.get(key, default)
+        value = OmegaConf.to_container(value) if OmegaConf.is_list(value) else value
+        if value != default:
+            shown = "null" if default is None else default
+            shown = "[" + ",".join(repr(item) for item in default) + "]" if isinstance(default, list) else shown
+            refuse(f"data.{key}", value, f"its default ({shown}) with data={data.name}: only data=csv reads it",
+                   str(shown))
 
 
 def _check_timeseries_only(data) -> None:
