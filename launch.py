@@ -41,6 +41,7 @@ from cluster.store import StorageError  # noqa: E402
 from cluster.submission.submit import SubmitError  # noqa: E402
 from trainers.console import hide_tensorflow_startup_lines  # noqa: E402
 from trainers.job_files import BEST_CHECKPOINT, METRICS, TENSORBOARD, newest_usable_state  # noqa: E402
+from trainers.preemption import PREEMPTED_EXIT_STATUS, Preempted  # noqa: E402
 from trainers.schema import (  # noqa: E402
     ConfigError,
     composition_error_message,
@@ -51,6 +52,9 @@ from trainers.schema import (  # noqa: E402
 )
 
 register_schemas()
+
+# A job stopped by SIGTERM (a spot VM's preemption gives ~30 s) waits this long at most for its state's upload.
+PREEMPTED_UPLOAD_SECONDS = 20.0
 
 # Hydra prints an error of its own and exits 1 unless this is set, in which case it raises the error.
 FULL_ERROR = "HYDRA_FULL_ERROR"
@@ -170,6 +174,7 @@ def main(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
     uploads = None
+    preempted = False
     try:
         rehearse_gpus_on_cpu(cfg)
         validate_job(cfg)
@@ -186,8 +191,8 @@ def main(cfg: DictConfig) -> dict:
             print(watch_line(output_dir), flush=True)
             hide_tensorflow_startup_lines()  # a trial's log keeps them
         resumed = newest_usable_state(Path(output_dir)) if cfg.trainer.resume else None
-        if resumed is not None and resumed.epochs_completed:
-            print(f"[raylaunch] resuming from {resumed.folder} (epoch {resumed.epochs_completed})", flush=True)
+        if resumed is not None and any(resumed.position):
+            print(f"[raylaunch] resuming from {resumed.folder} ({resumed.progress.describe_position()})", flush=True)
         last_epoch = planned_epochs(cfg)
 
         def on_epoch_end(epoch: int, logs: dict, state_dir: str) -> None:
@@ -199,19 +204,28 @@ def main(cfg: DictConfig) -> dict:
             state = [state_dir] + [str(path) for path in [Path(output_dir) / BEST_CHECKPOINT] if path.is_file()]
             report_epoch(epoch, logs, last=epoch >= last_epoch, state=state)
 
+        def on_state_saved(state_dir: str) -> None:  # within an epoch: uploaded like an epoch's state
+            if uploads is not None:
+                uploads.on_state_saved(state_dir)
         from trainers.job import train  # TensorFlow loads here, after the cheap checks above
 
         # The overrides (what the user set or swept) become HParams in TensorBoard.
-        metrics = train(cfg, output_dir, on_epoch_end=on_epoch_end, overrides=list(hydra_cfg.overrides.task))
+        metrics = train(cfg, output_dir, on_epoch_end=on_epoch_end, overrides=list(hydra_cfg.overrides.task),
+                        on_state_saved=on_state_saved)
     except ConfigError as error:
         print(f"Config error: {error}", file=sys.stderr)
         sys.exit(2)
     except StorageError as error:
         print(f"Storage error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Preempted as stopped:
+        # The uploads below are bounded: a preempted VM is gone ~30 s after its shutdown signal.
+        print(f"[raylaunch] {stopped}", flush=True)
+        preempted = True
+        sys.exit(PREEMPTED_EXIT_STATUS)
     finally:
         if uploads is not None:  # also when training failed: keep what it produced so far
-            uploads.finish()
+            uploads.finish(PREEMPTED_UPLOAD_SECONDS if preempted else None)
     print("\n".join(summary_lines(metrics, output_dir) + (uploads.summary_lines() if uploads else [])))
     # For a sweep's leaderboard: the metric's value is the best epoch's, over every epoch run (a resumed job
     # did not report its earlier epochs again).

@@ -1,19 +1,29 @@
-"""Callbacks from config, plus the two the job needs for itself: throughput/learning-rate logging
-and the per-epoch resumable state."""
+"""Callbacks from config, plus those the job needs for itself: throughput/learning-rate logging, the
+per-epoch resumable state, and the state saved within an epoch (every trainer.save_every_steps steps, and
+when the process is asked to stop: trainers/preemption.py)."""
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
 import keras
+import numpy as np
 
+from .epoch_order import TrainingOrder
 from .job_files import BEST_CHECKPOINT, TENSORBOARD, Progress, Stage, write_state
+from .preemption import Preempted, stop_requested
 
 # Called after every epoch, once that epoch's resumable state is on disk:
 # (epoch number counted from 1, the epoch's logs, the state folder).
 EpochHook = Callable[[int, dict, str], None]
+# Called after each state saved within an epoch (trainer.save_every_steps, a stop request): (the state folder).
+StateHook = Callable[[str], None]
+
+log = logging.getLogger("trainers.job")
 
 
 class ThroughputLogger(keras.callbacks.Callback):
@@ -86,6 +96,70 @@ class EpochState(keras.callbacks.Callback):
         write_state(self.state_dir, self.model, progress_record(number, self.tracker, self.history, self.stages))
         if self.hook is not None:
             self.hook(number, logs, str(self.state_dir))
+
+
+class StepState(keras.callbacks.Callback):
+    """Sets each epoch's data order (trainers/epoch_order.py) and saves `state/` within epochs: every
+    `save_every_steps` training steps (counted over the whole job, so the saves fall on the same steps
+    after a resume) and at the end of the step during which the process was asked to stop, which then
+    raises `Preempted`. A state saved so records the steps done in the epoch and the epoch's training
+    metrics so far; a fit that resumes one (`resumed`: that progress) adds those metrics back after its
+    first step, so the epoch's logged metrics cover all its steps."""
+
+    def __init__(self, state_dir: Path, order: TrainingOrder, save_every_steps: Optional[int],
+                 progress: Callable[[int], Progress], hook: Optional[StateHook], resumed: Optional[Progress] = None):
+        """`progress(epochs_completed)`: the job's progress record as of now."""
+        super().__init__()
+        self.state_dir, self.order, self.save_every_steps = state_dir, order, save_every_steps
+        self.progress, self.hook, self.resumed = progress, hook, resumed
+        self.epoch = 1  # counted from 1
+        self.steps_before = resumed.steps_into_epoch if resumed else 0  # of the epoch this fit starts in
+        self.done = 0  # steps of the current epoch done
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+        self.order.set_epoch(self.epoch)
+        self.done = self.steps_before
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.steps_before = 0
+        reason = stop_requested()
+        if reason:  # asked during the epoch's last step or its validation: the epoch's state is saved (EpochState)
+            raise Preempted(reason, f"epoch {self.epoch}", str(self.state_dir))
+
+    def on_train_batch_end(self, batch, logs=None):
+        before, self.done = self.done, self.steps_before + batch + 1
+        if self.resumed is not None:
+            self._add_resumed_metrics()
+        if self.done >= self.order.steps:
+            return  # the epoch's end saves the state
+        reason = stop_requested()
+        if reason:
+            self.save()
+            raise Preempted(reason, f"step {self.done} of epoch {self.epoch}", str(self.state_dir))
+        every = self.save_every_steps
+        job_step = (self.epoch - 1) * self.order.steps
+        if every and (job_step + self.done) // every > (job_step + before) // every:
+            self.save()
+
+    def save(self) -> None:
+        metrics = {variable.path: np.asarray(variable).tolist() for variable in self.model.metrics_variables}
+        progress = replace(self.progress(self.epoch - 1), steps_into_epoch=self.done, epoch_metrics=metrics)
+        write_state(self.state_dir, self.model, progress)
+        if self.hook is not None:
+            self.hook(str(self.state_dir))
+
+    def _add_resumed_metrics(self) -> None:
+        """After the resumed epoch's first step: its metric variables hold that step's part; add the rest."""
+        saved, self.resumed = self.resumed.epoch_metrics, None
+        variables = {variable.path: variable for variable in self.model.metrics_variables}
+        if set(saved) != set(variables):
+            log.warning("The resumed epoch's training metrics cover only the steps after the resume: the saved "
+                        "metrics (%s) are not this model's (%s)", sorted(saved), sorted(variables))
+            return
+        for path, value in saved.items():
+            variable = variables[path]
+            variable.assign(np.asarray(variable) + np.asarray(value, dtype=variable.dtype))
 
 
 def progress_record(epochs_completed: int, tracker: BestTracker, history: list[dict], stages: list[Stage]) -> Progress:

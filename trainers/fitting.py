@@ -12,7 +12,16 @@ from typing import Optional, Sequence
 
 import keras
 
-from .callbacks import BestTracker, EpochHook, EpochState, ThroughputLogger, build_callbacks, progress_record
+from .callbacks import (
+    BestTracker,
+    EpochHook,
+    EpochState,
+    StateHook,
+    StepState,
+    ThroughputLogger,
+    build_callbacks,
+    progress_record,
+)
 from .hparams import session_callbacks
 from .hyperparameter_changes import apply_changes
 from .job_files import BEST_CHECKPOINT, STATE, Progress, Stage, update_progress, write_state
@@ -47,19 +56,19 @@ def compile_for_stage(job: JobSetup, model: keras.Model, stage_lr: float, stage_
 
 
 def resume_or_start(job: JobSetup, output_dir: Path, on_epoch_end: Optional[EpochHook] = None,
-                    overrides: Sequence[str] = ()) -> "Fitting":
+                    overrides: Sequence[str] = (), on_state_saved: Optional[StateHook] = None) -> "Fitting":
     """The model and progress of the newest usable state in `output_dir` (with trainer.resume), else a new
     model compiled for the first stage; either way with the lr, optimizer.* and model.dropout `job.cfg`
-    names now."""
+    names now. A state saved within an epoch resumes at its step (the epoch's batches before it skipped)."""
     cfg = job.cfg
     with job.strategy.scope():
         state, model = load_resume_point(output_dir, keras.models.load_model) if cfg.trainer.resume else (None, None)
         if state:
-            log.info("Resuming from epoch %d found in %s", state.epochs_completed, output_dir)
+            log.info("Resuming from %s found in %s", state.describe_position(), output_dir)
         else:
             model = build_model(cfg.model, job.data.spec, augmentation=cfg.get("augmentation"))
             compile_for_stage(job, model, job.learning_rate, cfg.trainer.epochs)
-    fitting = Fitting(job, output_dir, model, state, on_epoch_end, overrides)
+    fitting = Fitting(job, output_dir, model, state, on_epoch_end, overrides, on_state_saved)
     fitting.apply_config_changes()
     return fitting
 
@@ -68,9 +77,12 @@ class Fitting:
     """One job's model, its progress (history, best epoch, stages begun) and how each stage trains it."""
 
     def __init__(self, job: JobSetup, output_dir: Path, model: keras.Model, state: Optional[Progress],
-                 on_epoch_end: Optional[EpochHook], overrides: Sequence[str]):
+                 on_epoch_end: Optional[EpochHook], overrides: Sequence[str],
+                 on_state_saved: Optional[StateHook] = None):
         self.job, self.output_dir, self.model = job, output_dir, model
-        self.on_epoch_end, self.overrides = on_epoch_end, overrides
+        self.on_epoch_end, self.overrides, self.on_state_saved = on_epoch_end, overrides, on_state_saved
+        # A state saved within an epoch: the first fit trains that epoch's remaining steps only.
+        self.resumed_mid_epoch = state if state and state.steps_into_epoch else None
         self.state_dir = output_dir / STATE
         self.resumed = bool(state)
         self.resumed_from_epoch = state.epochs_completed if state else 0
@@ -100,11 +112,12 @@ class Fitting:
             fit=self.fit, begin=self.begin_fine_tuning, save_state=self.save_state, fit_ended=self.fit_ended,
         )
 
-    def callbacks(self) -> list:
+    def callbacks(self, resumed: Optional[Progress] = None) -> list:
         # New callbacks per fit, as after a resume: early stopping and plateau counting start again, the
         # checkpoint only takes epochs better than the best so far, TensorBoard adds files to the same run.
         # Order matters: the throughput logger adds to the logs every later callback sees, and the state
-        # (with the outside hook) comes after TensorBoard has written the epoch.
+        # (with the outside hook) comes after TensorBoard has written the epoch; the step state last, so that
+        # a stop asked for during an epoch's last step finds that epoch's state saved.
         cfg = self.job.cfg
         configured = build_callbacks(cfg.trainer, cfg.metric, self.job.mode, self.output_dir, self.tracker.best_value)
         return [
@@ -114,18 +127,39 @@ class Fitting:
             # TensorBoard's files each epoch, before the state hook may upload them.
             *session_callbacks(cfg, self.overrides, self.model, configured),
             EpochState(self.state_dir, self.tracker, self.history, self.on_epoch_end, self.stages),
+            StepState(self.state_dir, self.job.data.train, cfg.trainer.save_every_steps, self.progress,
+                      self.on_state_saved, resumed),
         ]
 
+    def progress(self, epochs_completed: int) -> Progress:
+        return progress_record(epochs_completed, self.tracker, self.history, self.stages)
+
     def fit(self, end_epoch: int) -> None:
-        data = self.job.data
+        order = self.job.data.train
+        resumed, self.resumed_mid_epoch = self.resumed_mid_epoch, None
+        if resumed is not None:
+            # The epoch the state was saved in, from its next step: its own `fit`, as Keras gives every epoch
+            # of a fit the same number of steps. Its callbacks start again at that epoch's end.
+            epoch, skip = len(self.history) + 1, resumed.steps_into_epoch
+            rate_examples = self.throughput.num_train_examples
+            self.throughput.num_train_examples = round(rate_examples * (order.steps - skip) / order.steps)
+            try:
+                self._fit(order.rest_of_epoch(epoch, skip), epoch, self.callbacks(resumed))
+            finally:
+                self.throughput.num_train_examples = rate_examples
+            if len(self.history) < epoch or self.model.stop_training or epoch >= end_epoch:
+                return
+        self._fit(order.every_epoch(), end_epoch, self.callbacks())
+
+    def _fit(self, batches, end_epoch: int, callbacks: list) -> None:
         self.model.fit(
-            data.train,
-            validation_data=data.validation,
+            batches,
+            validation_data=self.job.data.validation,
             epochs=end_epoch,
             initial_epoch=len(self.history),
-            callbacks=self.callbacks(),
+            callbacks=callbacks,
             verbose=self.job.cfg.trainer.verbose,
-            shuffle=False,  # the tf.data pipeline shuffles the training split itself
+            shuffle=False,  # the training split is shuffled per epoch (trainers/epoch_order.py)
         )
 
     def begin_fine_tuning(self, plan: PlannedStage) -> Stage:
@@ -141,9 +175,7 @@ class Fitting:
         return Stage(plan.name, first_epoch, plan.learning_rate, len(model.trainable_weights), unfrozen_layers=unfrozen)
 
     def save_state(self) -> None:
-        write_state(
-            self.state_dir, self.model, progress_record(len(self.history), self.tracker, self.history, self.stages)
-        )
+        write_state(self.state_dir, self.model, self.progress(len(self.history)))
 
     def fit_ended(self, stopped_early: bool) -> None:
         update_progress(self.state_dir, finished=True, stopped_early=stopped_early)

@@ -17,11 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from .evaluation import compare_to_naive_forecast, job_metrics
 from .job_files import EXPORT, METRICS, RESOLVED_CONFIG
+from .preemption import stop_on_sigterm
 from .schema import validate
 from .stages import PlannedStage, run_stages
 
 if TYPE_CHECKING:  # callbacks imports Keras: this module loads without TensorFlow until train() runs
-    from .callbacks import EpochHook
+    from .callbacks import EpochHook, StateHook
 
 # Importable from here as well as from their own modules.
 __all__ = ["EXPORT_FORMATS", "PlannedStage", "compare_to_naive_forecast", "exports_requested", "run_stages", "train"]
@@ -34,6 +35,7 @@ def train(
     output_dir: str | Path,
     on_epoch_end: Optional[EpochHook] = None,
     overrides: Sequence[str] = (),
+    on_state_saved: Optional[StateHook] = None,
 ) -> dict:
     """Train the job `cfg` describes, writing every artefact under `output_dir`; return metrics.json's content.
 
@@ -44,6 +46,11 @@ def train(
         on_epoch_end: called after each epoch, once its state is saved: (epoch, logs, state folder).
         overrides: the job's command-line overrides (e.g. `lr=1e-4`): they join the hyperparameters
             shown in TensorBoard's HParams dashboard.
+        on_state_saved: called after each state saved within an epoch (trainer.save_every_steps, or a stop
+            asked for): (state folder).
+
+    Raises `trainers.preemption.Preempted` when SIGTERM (or `request_stop`) stopped training: the state is
+    saved at the step it stopped after, and a rerun in the same folder continues from that step.
 
     Example:
         >>> from hydra import compose, initialize_config_dir
@@ -67,8 +74,9 @@ def train(
     from .job_setup import set_up
 
     job = set_up(cfg)
-    fitting = resume_or_start(job, output_dir, on_epoch_end, overrides)
-    stopped_early = fitting.run()
+    fitting = resume_or_start(job, output_dir, on_epoch_end, overrides, on_state_saved)
+    with stop_on_sigterm():  # SIGTERM, or the process's exit in a sweep's trial: save and stop at the next step
+        stopped_early = fitting.run()
 
     # Score the best epoch's weights, not the last epoch's.
     model = fitting.best_model()

@@ -7,7 +7,8 @@ heavy (no TensorFlow), so the cluster layer can check a state folder without loa
     <job dir>/metrics.json              written once the job has finished
     <job dir>/checkpoints/best.keras    the best epoch so far (best-only checkpoint)
     <job dir>/tensorboard/              event files (train/, validation/, HParams)
-    <job dir>/state/                    the last finished epoch: last.keras (model + optimizer) and progress.json
+    <job dir>/state/                    the newest state: last.keras (model + optimizer) and progress.json, at
+                                        an epoch's end or, mid-epoch, after a step (trainer.save_every_steps, SIGTERM)
     <job dir>/state.prev/               the state before it, kept in case the newest turns out unreadable
     <job dir>/export/                   exports of the best model (export.*)
     <job dir>/trial.json                in a sweep: the trial runner's record of the job's attempts
@@ -95,6 +96,20 @@ class Progress:
     stopped_early: bool = False
     # File name -> {"size", "crc32"} of the state's model file when it was written.
     files: dict[str, dict] = field(default_factory=dict)
+    # A state saved within an epoch: the training steps of epoch `epochs_completed + 1` already done (0: at an
+    # epoch's end), and that epoch's training metrics so far (each metric variable's path -> its value).
+    steps_into_epoch: int = 0
+    epoch_metrics: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(epochs completed, steps into the next one): orders states from oldest to newest."""
+        return self.epochs_completed, self.steps_into_epoch
+
+    def describe_position(self) -> str:
+        if self.steps_into_epoch:
+            return f"step {self.steps_into_epoch} of epoch {self.epochs_completed + 1}"
+        return f"epoch {self.epochs_completed}"
 
     def to_json(self) -> dict:
         record = {
@@ -108,6 +123,8 @@ class Progress:
             record.update(finished=self.finished, stopped_early=self.stopped_early)
         if self.files:
             record["files"] = self.files
+        if self.steps_into_epoch:
+            record.update(steps_into_epoch=self.steps_into_epoch, epoch_metrics=self.epoch_metrics)
         return record
 
     @classmethod
@@ -122,6 +139,8 @@ class Progress:
             finished=bool(record.get("finished", False)),
             stopped_early=bool(record.get("stopped_early", False)),
             files=dict(record.get("files") or {}),
+            steps_into_epoch=int(record.get("steps_into_epoch", 0)),
+            epoch_metrics=dict(record.get("epoch_metrics") or {}),
         )
 
     @classmethod
@@ -155,6 +174,11 @@ class StateCheck:
     @property
     def epochs_completed(self) -> int:
         return self.progress.epochs_completed if self.progress else 0
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(epochs completed, steps into the next one); (0, 0) without a usable state."""
+        return self.progress.position if self.progress else (0, 0)
 
 
 def check_state(folder: Path) -> StateCheck:

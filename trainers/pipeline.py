@@ -1,4 +1,5 @@
-"""tf.data input pipelines: shuffle the training split only, batch, cache, prefetch."""
+"""tf.data input pipelines: shuffle the training split only (per epoch: trainers/epoch_order.py), batch, cache,
+prefetch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from .datasets import Splits, Streams, num_outputs
+from .epoch_order import TrainingOrder
 
 
 @dataclass
@@ -77,7 +79,7 @@ def _input_description(x) -> dict:
 
 @dataclass
 class Pipelines:
-    train: tf.data.Dataset
+    train: TrainingOrder  # each epoch's batches in an order of (seed, epoch): a mid-epoch resume is exact
     validation: tf.data.Dataset
     test: tf.data.Dataset
     spec: DataSpec
@@ -160,7 +162,7 @@ def build_pipelines(data_cfg, data: Union[Splits, Streams], global_batch_size: i
     cache = data_cfg.cache
     size = spec.num_train_examples  # bounds the shuffle buffer, used for training only
     return Pipelines(
-        train=_batched(train, size, global_batch_size, cache, data_cfg.shuffle_buffer, seed),
+        train=TrainingOrder(train.cache() if cache else train, size, global_batch_size, data_cfg.shuffle_buffer, seed),
         validation=_batched(validation, size, global_batch_size, cache, None, seed),
         test=_batched(test, size, global_batch_size, cache, None, seed),
         spec=spec,

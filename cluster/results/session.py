@@ -74,13 +74,18 @@ class JobUploads:
         return self.uploader.on_epoch_end
 
     @property
+    def on_state_saved(self):
+        return self.uploader.on_state_saved
+
+    @property
     def trial_uri(self) -> str:
         return f"{self.store.uri}/{layout.trial_key(self.sweep, self.uploader.trial)}"
 
-    def finish(self) -> UploadReport:
-        """Flush the uploads (bounded by storage.close_timeout_seconds). A single run then writes its
-        sweep's manifest and best pointer; a sweep's are written by the launcher after all trials."""
-        self.report = self.uploader.close(self.close_timeout)
+    def finish(self, timeout: Optional[float] = None) -> UploadReport:
+        """Flush the uploads (bounded by storage.close_timeout_seconds, or `timeout` when shorter: a preempted
+        job's). A single run then writes its sweep's manifest and best pointer; a sweep's are written by the
+        launcher after all trials."""
+        self.report = self.uploader.close(self.close_timeout if timeout is None else min(timeout, self.close_timeout))
         if self.single_run and self.report.finished:
             try:
                 self.best = write_sweep_manifest(self.store, self.sweep)

@@ -1,12 +1,14 @@
 """A trial's resumable state in the store, so a trial retried on another node (which has a disk of its
-own) continues from its last finished epoch instead of epoch 0.
+own) continues from its last finished epoch (or the step within an epoch its newest state was saved at:
+trainer.save_every_steps, SIGTERM) instead of epoch 0.
 
     staged = stage_state(job_dir)                       # training thread, after each epoch: hard links, no copy
     record = upload_state(store, sweep, trial, sweep_id, staged)   # upload thread
     outcome = restore_state(store, sweep, trial, sweep_id, job_dir)  # before training: local or the store's
 
 In the store, each state is an immutable folder `trials/<trial>/state/e<epoch>-<id>/` (last.keras,
-progress.json); `trials/<trial>/state.json` points at the newest complete one and the one before it,
+progress.json; <epoch>: the epochs completed); `trials/<trial>/state.json` points at the newest complete one
+(its `epoch` and, saved within an epoch, `step`: the steps done of the next epoch) and the one before it,
 and moves by compare-and-swap only after both files are stored and verified. Older folders are then
 deleted. Restoring takes the job folder's own state when it is at least as new, else the store's,
 checked against the checksums recorded at upload and against progress.json's own record of the model
@@ -54,6 +56,10 @@ class StagedState:
     epoch: int
     folder: Path  # holds links to the state's files, removed once uploaded or superseded
     signature: tuple  # progress.json's (mtime_ns, size): tells a re-staged unchanged state apart
+    step: int = 0  # saved within epoch `epoch + 1`, after this many of its steps
+
+    def describe(self) -> str:
+        return f"step {self.step} of epoch {self.epoch + 1}" if self.step else f"epoch {self.epoch}"
 
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -66,7 +72,7 @@ def stage_state(job_dir: Path) -> Optional[StagedState]:
     state_dir = Path(job_dir) / STATE
     try:
         stat = os.stat(state_dir / PROGRESS)
-        epoch = Progress.read(state_dir).epochs_completed
+        epoch, step = Progress.read(state_dir).position
         folder = Path(job_dir) / STAGING / uuid.uuid4().hex
         folder.mkdir(parents=True)
         for name in STATE_FILES:
@@ -76,12 +82,17 @@ def stage_state(job_dir: Path) -> Optional[StagedState]:
                 shutil.copyfile(state_dir / name, folder / name)
     except UNREADABLE:
         return None
-    return StagedState(epoch, folder, (stat.st_mtime_ns, stat.st_size))
+    return StagedState(epoch, folder, (stat.st_mtime_ns, stat.st_size), step)
 
 
 def _entry(record: Optional[dict]) -> Optional[dict]:
     """A pointer's state without its `previous` link."""
     return None if record is None else {key: value for key, value in record.items() if key != "previous"}
+
+
+def _position(entry: dict) -> tuple[int, int]:
+    """(epochs completed, steps into the next epoch) of a pointer's state (pointers before steps: 0)."""
+    return int(entry.get("epoch", 0)), int(entry.get("step", 0))
 
 
 def upload_state(store: Store, sweep: str, trial: str, sweep_id: str, staged: StagedState) -> Optional[dict]:
@@ -92,7 +103,7 @@ def upload_state(store: Store, sweep: str, trial: str, sweep_id: str, staged: St
     if current is not None and current.get("sweep_id") != sweep_id:
         raise StorageError(f"{store.uri}/{pointer_key} belongs to another sweep ({current.get('sweep_id')}); "
                            f"not replacing it.")
-    if current is not None and int(current.get("epoch", 0)) > staged.epoch:
+    if current is not None and _position(current) > (staged.epoch, staged.step):
         return None
     progress = Progress.read(staged.folder)
     folder = layout.state_folder_key(sweep, trial, staged.epoch, uuid.uuid4().hex[:8])
@@ -104,6 +115,7 @@ def upload_state(store: Store, sweep: str, trial: str, sweep_id: str, staged: St
         "sweep_id": sweep_id,
         "trial": trial,
         "epoch": staged.epoch,
+        **({"step": staged.step} if staged.step else {}),
         "finished": progress.finished,
         "stage": progress.stages[-1].name if progress.stages else None,
         "folder": folder,
@@ -143,10 +155,14 @@ class RestoreOutcome:
     epoch: int
     where: str
     warnings: list
+    step: int = 0  # a state saved within epoch `epoch + 1`, after this many of its steps
 
     def describe(self) -> str:
         if self.source == "none":
             return "no earlier state: starting at epoch 0"
+        if self.step:
+            return (f"resuming after epoch {self.epoch}, at step {self.step} of epoch {self.epoch + 1}, "
+                    f"from {self.where}")
         return f"resuming after epoch {self.epoch} from {self.where}"
 
 
@@ -190,7 +206,7 @@ def restore_state(store: Store, sweep: str, trial: str, sweep_id: str, job_dir: 
     job_dir = Path(job_dir)
     warnings: list[str] = []
     local = newest_usable_state(job_dir)
-    local_epoch = local.epochs_completed if local else -1
+    local_position = local.position if local else (-1, 0)
     try:
         pointer, _ = read_json(store, layout.trial_key(sweep, trial, layout.STATE_POINTER))
     except StorageError as error:
@@ -202,7 +218,7 @@ def restore_state(store: Store, sweep: str, trial: str, sweep_id: str, job_dir: 
                         f"belongs to another sweep; ignored")
         pointer = None
     for entry in (_entry(pointer), (pointer or {}).get("previous")):
-        if not entry or int(entry["epoch"]) <= local_epoch:
+        if not entry or _position(entry) <= local_position:
             continue  # local first when it is at least as new: nothing to download
         download = job_dir / DOWNLOADING
         problem = _download_entry(store, entry, download)
@@ -222,10 +238,12 @@ def restore_state(store: Store, sweep: str, trial: str, sweep_id: str, job_dir: 
         except (StorageError, KeyError, TypeError) as error:
             warnings.append(f"the best checkpoint could not be restored ({error}); "
                             f"the next better epoch saves a new one")
-        outcome = RestoreOutcome("store", int(entry["epoch"]), f"{store.uri}/{entry['folder']}", warnings)
+        epoch, step = _position(entry)
+        outcome = RestoreOutcome("store", epoch, f"{store.uri}/{entry['folder']}", warnings, step)
         return _logged(outcome, job_dir)
     if local is not None:
-        return _logged(RestoreOutcome("local", local.epochs_completed, str(local.folder), warnings), job_dir)
+        epoch, step = local.position
+        return _logged(RestoreOutcome("local", epoch, str(local.folder), warnings, step), job_dir)
     return _logged(RestoreOutcome("none", 0, "", warnings), job_dir)
 
 

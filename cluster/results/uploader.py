@@ -2,6 +2,7 @@
 
     uploader = TrialUploader(store, sweep, trial, job_dir, metric="val_loss", mode="min", sweep_id=...)
     ... train, calling uploader.on_epoch_end(epoch, logs, state_dir) after each epoch ...
+    ... and uploader.on_state_saved(state_dir) after each state saved within an epoch (trainer.save_every_steps)
     uploader.close(timeout=600)        # final sync; returns what was uploaded and what failed
 
 The epoch hook only stats the checkpoint, reads the job's small progress file and hard-links the
@@ -81,11 +82,7 @@ class TrialUploader:
     def on_epoch_end(self, epoch: int, logs: dict, state_dir: str) -> None:
         """Call after each epoch, once its state is on disk. Cheap: a stat, a small JSON read, two hard links, a
         queue put."""
-        if self.sweep_id is not None:
-            staged = stage_state(self.job_dir)
-            if staged is not None:
-                self._state_signature = staged.signature
-                self._queue.put(("state", staged))
+        self.on_state_saved(state_dir)
         try:
             progress = Progress.read(Path(state_dir))
             checkpoint = os.stat(self.job_dir / BEST_CHECKPOINT)
@@ -94,6 +91,15 @@ class TrialUploader:
             return
         best = BestCheckpoint(progress.best_epoch, progress.best_value, (checkpoint.st_mtime_ns, checkpoint.st_size))
         self._queue.put(("epoch", best))
+
+    def on_state_saved(self, state_dir: str) -> None:
+        """Call after a state saved within an epoch: it is uploaded as an epoch's is (a newer one replaces it
+        in the queue). Cheap: two hard links and a queue put."""
+        if self.sweep_id is not None:
+            staged = stage_state(self.job_dir)
+            if staged is not None:
+                self._state_signature = staged.signature
+                self._queue.put(("state", staged))
 
     def close(self, timeout: float = 600.0) -> UploadReport:
         """Upload what is left (metrics.json, last event files, a pending checkpoint), waiting at most
@@ -162,8 +168,8 @@ class TrialUploader:
     def _replace_pending_state(self, staged: StagedState) -> None:
         # Only the newest state matters: one the uploads did not get to in time is dropped.
         if self._pending_state is not None:
-            log.info("State of epoch %d skipped: the uploads are behind and epoch %d's is newer",
-                     self._pending_state.epoch, staged.epoch)
+            log.info("State of %s skipped: the uploads are behind and %s's is newer",
+                     self._pending_state.describe(), staged.describe())
             self._pending_state.discard()
         self._pending_state = staged
 
@@ -188,12 +194,12 @@ class TrialUploader:
         try:
             record = upload_state(self.store, self.sweep, self.trial, self.sweep_id, staged)
         except (StorageError, *UNREADABLE) as error:
-            self._transfers.fail(f"resumable state of epoch {staged.epoch} to {self._transfers.trial_uri} "
+            self._transfers.fail(f"resumable state of {staged.describe()} to {self._transfers.trial_uri} "
                                  f"(a newer one replaces it)", error)
             return
         if record is not None:
             self.state_record = record
             self.report.uploaded.append(record["folder"])
-            log.debug("State of epoch %d uploaded to %s/%s", staged.epoch, self.store.uri, record["folder"])
+            log.debug("State of %s uploaded to %s/%s", staged.describe(), self.store.uri, record["folder"])
         staged.discard()
         self._pending_state = None

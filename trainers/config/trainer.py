@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from .fields import AT_LEAST_1, FRACTION, Choice, at_least, fraction, rule
 
@@ -57,8 +57,12 @@ class TrainerConfig:
     batch_size: int = rule(64, at_least(1), AT_LEAST_1, "64")
     # Keras fit verbosity: "auto", 0, 1 or 2.
     verbose: Any = rule("auto", lambda value: value in ("auto", 0, 1, 2), '"auto", 0, 1 or 2', "2")
-    # Continue from the last epoch's state found in the job's folder.
+    # Continue from the last state found in the job's folder (an epoch's end, or a step within an epoch).
     resume: bool = True
+    # Also save the resumable state every this many training steps within epochs (null: at epochs' ends only):
+    # a job killed without warning (a lost node) then redoes at most these steps. A stop asked by SIGTERM
+    # (a spot VM's preemption) saves at the next step's end whatever this is.
+    save_every_steps: Optional[int] = rule(None, at_least(1), AT_LEAST_1, "500")
     # Bit-identical reruns with the same seed on the same machine.
     deterministic: bool = True
     # XLA measured 3x slower on CPU here; worth trying on GPUs.
