@@ -8,6 +8,9 @@
     python launch.py tensorboard outputs/              # TensorBoard over jobs or a sweep (HParams tab)
     python launch.py storage.uri=gs://my-bucket/exp    # also copy results to a bucket while training
     python launch.py pull --list results               # sweeps in a store; `pull --help` for downloads
+    python launch.py push ./photos gs://B/data/photos  # a local data set into a bucket (`push --help`)
+    python launch.py data=image_folder data.path=gs://B/data/photos   # data (or model.weights) from a bucket,
+                                                       # downloaded once per node into its cache
     python launch.py -m ... storage.uri=gs://B/exp hydra.launcher.submit=http://127.0.0.1:8265
                                                        # a sweep on a Ray cluster
     python launch.py jobs                              # submitted sweeps: list, logs --follow, stop
@@ -35,6 +38,7 @@ from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from cluster.launcher.job_configs import SweepError, SweepRefused  # noqa: E402
 from cluster.launcher.trial_context import current_trial, report_epoch  # noqa: E402
+from cluster.results.inputs import local_inputs, validate_job  # noqa: E402
 from cluster.results.session import JobUploads  # noqa: E402
 from cluster.results.watch import watch_line  # noqa: E402
 from cluster.store import StorageError  # noqa: E402
@@ -48,7 +52,6 @@ from trainers.schema import (  # noqa: E402
     planned_epochs,
     register_schemas,
     resolve_mode,
-    validate_job,
 )
 
 register_schemas()
@@ -194,6 +197,9 @@ def main(cfg: DictConfig) -> dict:
         if resumed is not None and any(resumed.position):
             print(f"[raylaunch] resuming from {resumed.folder} ({resumed.progress.describe_position()})", flush=True)
         last_epoch = planned_epochs(cfg)
+        # Inputs named by a bucket URI: this node's copy (downloaded once per node, shared by its trials). The
+        # trainers get the local paths; resolved_config.yaml keeps the URIs.
+        local_cfg = local_inputs(cfg)
 
         def on_epoch_end(epoch: int, logs: dict, state_dir: str) -> None:
             # The uploads first (they only queue work), then the sweep (a no-op outside one): a scheduler may
@@ -210,8 +216,8 @@ def main(cfg: DictConfig) -> dict:
         from trainers.job import train  # TensorFlow loads here, after the cheap checks above
 
         # The overrides (what the user set or swept) become HParams in TensorBoard.
-        metrics = train(cfg, output_dir, on_epoch_end=on_epoch_end, overrides=list(hydra_cfg.overrides.task),
-                        on_state_saved=on_state_saved)
+        metrics = train(local_cfg, output_dir, on_epoch_end=on_epoch_end, overrides=list(hydra_cfg.overrides.task),
+                        recorded_config=cfg, on_state_saved=on_state_saved)
     except ConfigError as error:
         print(f"Config error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -244,6 +250,10 @@ if __name__ == "__main__":
         hide_tensorflow_startup_lines()  # pull loads each model it installs
 
         sys.exit(pull_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["push"]:
+        from cluster.results.push import main as push_main
+
+        sys.exit(push_main(sys.argv[2:]))
     if sys.argv[1:2] == ["jobs"]:
         from cluster.submission.jobs_cli import main as jobs_main
 

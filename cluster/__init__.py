@@ -5,8 +5,10 @@ One package per job, imports going down only (tests/unit/test_import_rules.py ch
                   never trainers/ or results/, and names no app (the app passes its hints in hydra.launcher)
     submission/   a checked sweep shipped to a Ray cluster as a Ray job, and `jobs`: imports store
     results/      the Keras job's results (uploads, resumable state, pull, TensorBoard mirror, the sweep's
-                  manifest): the only code outside trainers/ that reads the job's file layout; imports
-                  store, submission, trainers.job_files / trainers.export
+                  manifest) and its inputs from buckets (checks, the node's data cache, push): the only code
+                  outside trainers/ that reads the job's file layout; imports store, submission,
+                  trainers.job_files / trainers.export, and trainers.schema / trainers.class_folders (the app's
+                  validation around the bucket checks, and what a class folder holds)
     store/        the object store (local folder or GCS), its pointers and sweep names: imports nothing here
     definitions/  checks of the cluster definitions beside this file (gcp-gpu.yaml, kuberay/, pinned
                   requirements): imports private_apis

@@ -35,6 +35,7 @@ def train(
     output_dir: str | Path,
     on_epoch_end: Optional[EpochHook] = None,
     overrides: Sequence[str] = (),
+    recorded_config: Optional[DictConfig] = None,
     on_state_saved: Optional[StateHook] = None,
 ) -> dict:
     """Train the job `cfg` describes, writing every artefact under `output_dir`; return metrics.json's content.
@@ -46,6 +47,8 @@ def train(
         on_epoch_end: called after each epoch, once its state is saved: (epoch, logs, state folder).
         overrides: the job's command-line overrides (e.g. `lr=1e-4`): they join the hyperparameters
             shown in TensorBoard's HParams dashboard.
+        recorded_config: what resolved_config.yaml records (default `cfg`): the app's own config when `cfg`
+            has local copies in place of what the user named (a bucket URI in data.path).
         on_state_saved: called after each state saved within an epoch (trainer.save_every_steps, or a stop
             asked for): (state folder).
 
@@ -64,7 +67,7 @@ def train(
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (output_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(recorded_config or cfg, resolve=True))
     from .export import check_export_target
 
     check_export_target(output_dir / EXPORT, cfg.get("export"))

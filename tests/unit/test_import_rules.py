@@ -18,7 +18,8 @@ ALLOWED = {
     "cluster.definitions": {"cluster.private_apis"},
     "cluster.submission": {"cluster.store", "cluster.private_apis"},
     "cluster.launcher": {"cluster.store", "cluster.submission", "cluster.private_apis"},
-    "cluster.results": {"cluster.store", "cluster.submission", "trainers.job_files", "trainers.export"},
+    "cluster.results": {"cluster.store", "cluster.submission", "trainers.job_files", "trainers.export",
+                        "trainers.schema", "trainers.class_folders"},
     "trainers": set(),
     "hydra_plugins": {"cluster.launcher"},
 }

@@ -109,7 +109,9 @@ def _check_weights(key: str, weights: str) -> None:
     if weights == "imagenet":
         return
     path = os.path.abspath(os.path.expanduser(weights))
-    if not os.path.isfile(path):
+    if weights.startswith("gs://"):  # a bucket: the app checks that it exists and hands the trainers a local copy
+        path = weights
+    elif not os.path.isfile(path):
         raise ConfigError(
             f"Invalid value for `{key}`: no file at {path!r} (from {weights!r}). Allowed: "
             f"imagenet, null (random initialisation) or the path of a weights file, e.g. `{key}=null`."
@@ -121,7 +123,7 @@ def _check_weights(key: str, weights: str) -> None:
 @dataclass
 class TransferConfig(ModelConfig):
     backbone: Backbone = Backbone.mobilenet_v2
-    # "imagenet" (downloaded once into ~/.keras/models), null (random init), or a local weights file.
+    # "imagenet" (downloaded once into ~/.keras/models), null (random init), or a weights file (local or gs://).
     weights: Optional[str] = checked("imagenet", _check_weights)
     # Side the images are resized to inside the model (null: the data's own size, at least 32).
     input_size: Optional[int] = rule(

@@ -57,6 +57,11 @@ DATA_FILES = {
 }
 
 
+# A data.path or model.weights naming a bucket: the app (launch.py) checks it and resolves it to a local copy
+# before training, so the trainers' checks of local files leave it alone.
+BUCKET_SCHEME = "gs://"
+
+
 def _check_data_path(data) -> None:
     """Before anything is printed or uploaded: a data set read from a file names one that exists (relative to
     the folder launch.py started in)."""
@@ -65,6 +70,8 @@ def _check_data_path(data) -> None:
     expected, example = DATA_FILES[data.name]
     if not data.path:
         raise ConfigError(f"data={data.name} needs data.path: {expected}. Set it, e.g. `{example}`.")
+    if str(data.path).startswith(BUCKET_SCHEME):  # the app checks it and hands the trainers a local copy
+        return
     from hydra.utils import to_absolute_path  # outside a Hydra run: the current directory
 
     resolved = to_absolute_path(os.path.expanduser(str(data.path)))

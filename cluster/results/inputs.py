@@ -1,0 +1,177 @@
+"""Inputs read from a bucket: `data.path=gs://...` (every data set read from a file or folder, and the offline
+.npz of the keras.datasets kinds) and `model.weights=gs://...` (model=transfer), with the credentials of
+storage.uri (application-default; STORAGE_EMULATOR_HOST in tests).
+
+The trainers never see a bucket. The app checks each URI before anything starts (`validate_job`, the sweep's
+hydra.launcher.validate: the driver checks every job before Ray starts) and, in the job, swaps each URI for the
+node's local copy (`local_inputs`, through cluster/results/data_cache.py) before training.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+from typing import Optional
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from cluster.results.data_cache import DataCache, Listing, RemoteFile
+from cluster.store import StorageError, parse_uri
+from cluster.store.uri import StorageURI
+from trainers.class_folders import IMAGE_EXTENSIONS, TEXT_EXTENSIONS
+from trainers.schema import ConfigError
+from trainers.schema import validate_job as validate_trainer_job
+
+SCHEME = "gs://"
+# Data sets whose data.path is a folder of class sub-folders, and the files each class folder must hold.
+FOLDERS = {"image_folder": IMAGE_EXTENSIONS, "text_folder": TEXT_EXTENSIONS, "imdb_text": TEXT_EXTENSIONS}
+CSV_KINDS = ("csv", "timeseries")
+HEADER_BYTES = 1 << 16  # the header of a CSV is read from its first 64 KiB
+PUSH_HINT = "python launch.py push LOCAL_FOLDER_OR_FILE {uri}"
+
+# Listings made in this process, by URI: a sweep's driver validates many jobs with the same data.path.
+_listings: dict[tuple[str, bool], Listing] = {}
+
+
+def is_bucket_uri(value) -> bool:
+    return isinstance(value, str) and value.startswith(SCHEME)
+
+
+def bucket_inputs(cfg: DictConfig) -> list[tuple[str, str, bool]]:
+    """(config key, URI, is a folder) of every input of the job that names a bucket."""
+    found = []
+    data = cfg.get("data")
+    if data is not None and is_bucket_uri(data.get("path")):
+        found.append(("data.path", data.path, data.name in FOLDERS))
+    model = cfg.get("model")
+    if model is not None and is_bucket_uri(model.get("weights")):
+        found.append(("model.weights", model.weights, False))
+    return found
+
+
+def validate_job(cfg: DictConfig) -> None:
+    """The app's check of one job (hydra.launcher.validate, and launch.py before anything starts): the
+    trainers' own validation (which leaves bucket URIs alone), then every bucket input: it exists, can be read,
+    and has the shape its loader needs. Raises ConfigError naming the URI and the fix."""
+    validate_trainer_job(cfg)
+    for key, uri, is_folder in bucket_inputs(cfg):
+        listing = list_input(key, uri, is_folder)
+        if key == "data.path" and cfg.data.name in FOLDERS:
+            _check_class_folders(listing, cfg.data)
+        if key == "data.path" and cfg.data.name in CSV_KINDS:
+            _check_csv_header(listing, cfg.data)
+
+
+def local_inputs(cfg: DictConfig, cache: Optional[DataCache] = None) -> DictConfig:
+    """A copy of `cfg` with each bucket input replaced by this node's local copy (downloaded once per node);
+    `cfg` itself keeps the URIs (what resolved_config.yaml records). The same object when nothing names a bucket."""
+    inputs = bucket_inputs(cfg)
+    if not inputs:
+        return cfg
+    cache = cache or DataCache.on_this_node()
+    local = copy.deepcopy(cfg)
+    with read_write(local), open_dict(local):
+        for key, uri, is_folder in inputs:
+            path = cache.fetch(list_input(key, uri, is_folder, fresh=True))
+            OmegaConf.update(local, key, str(path))
+    return local
+
+
+def list_input(key: str, uri: str, is_folder: bool, fresh: bool = False) -> Listing:
+    """The objects behind one input URI: one object, or every object under a folder-like prefix."""
+    if not fresh and (uri, is_folder) in _listings:
+        return _listings[(uri, is_folder)]
+    try:
+        parsed = parse_uri(uri)
+    except StorageError as error:
+        raise ConfigError(f"{key}={uri}: {error}") from None
+    from cluster.store.gcs import GCSStore
+
+    try:
+        infos = GCSStore(StorageURI("gs", parsed.bucket, "")).list(parsed.prefix)
+    except StorageError as error:
+        raise ConfigError(f"{key}={uri} cannot be read: {error}") from None
+    name = parsed.prefix
+    exact = [info for info in infos if info.key == name]
+    below = [info for info in infos if name == "" or info.key.startswith(name + "/")]
+    below = [info for info in below if not info.key.endswith("/")]  # "folder" placeholder objects
+    if is_folder:
+        if not below:
+            raise ConfigError(_nothing_there(key, uri, "a folder with one sub-folder of files per class"))
+        files = [_remote(info, info.key[len(name) + 1:] if name else info.key) for info in below]
+    else:
+        if not exact:
+            what = "a folder, not one object" if below else "no such object"
+            raise ConfigError(_nothing_there(key, uri, "one object (a file)", what))
+        files = [_remote(exact[0], name.rsplit("/", 1)[-1])]
+    for file in files:
+        parts = file.relative.split("/")
+        if any(part in ("", ".", "..") for part in parts) or "\\" in file.relative:
+            raise ConfigError(f"{key}={uri}: refusing the object name gs://{parsed.bucket}/{file.name} (empty, '.' "
+                              "or '..' parts cannot be copied to a local folder). Rename it.")
+    listing = Listing(str(parsed), parsed.bucket, is_folder, tuple(files))
+    _listings[(uri, is_folder)] = listing
+    return listing
+
+
+def _remote(info, relative: str) -> RemoteFile:
+    return RemoteFile(info.key, relative, info.size, info.crc32c, info.md5, info.generation)
+
+
+def _nothing_there(key: str, uri: str, expected: str, found: str = "no objects at or under it") -> str:
+    return (f"{key}={uri}: {found}; expected {expected}. Check the name (`gcloud storage ls {uri}`), or upload the "
+            f"data first: `{PUSH_HINT.format(uri=uri)}`.")
+
+
+def _check_class_folders(listing: Listing, data) -> None:
+    """What trainers/class_folders.py would refuse, from the listing alone: too few class folders, a class folder
+    without files of the kind the loader reads."""
+    extensions = FOLDERS[data.name]
+    roots = [""]
+    tops = {file.relative.split("/", 1)[0] for file in listing.files if "/" in file.relative}
+    if {"train", "test"} <= tops:
+        roots = ["train/", "test/"]
+    for root in roots:
+        classes: dict[str, int] = {}
+        for file in listing.files:
+            if file.relative.startswith(root) and "/" in file.relative[len(root):]:
+                name = file.relative[len(root):].split("/", 1)[0]
+                classes[name] = classes.get(name, 0) + file.relative.lower().endswith(extensions)
+        wanted = list(data.class_names) if data.get("class_names") else sorted(classes)
+        where = f"{listing.uri}/{root}".rstrip("/")
+        if not data.get("class_names") and len(wanted) < 2:
+            raise ConfigError(f"data.path={listing.uri}: {where} has {len(wanted)} class sub-folder(s) "
+                              f"({', '.join(wanted) or 'none'}); expected one sub-folder per class, at least two, "
+                              f"e.g. {where}/cat/1{extensions[0]} and {where}/dog/1{extensions[0]}.")
+        for name in wanted:
+            if not classes.get(name):
+                found = "no such sub-folder" if name not in classes else f"no {'/'.join(extensions)} files in it"
+                raise ConfigError(f"Empty class folder {where}/{name}: {found}. Add examples of class {name!r} "
+                                  f"(`{PUSH_HINT.format(uri=listing.uri)}`) or list the classes to use in "
+                                  "data.class_names.")
+
+
+def _check_csv_header(listing: Listing, data) -> None:
+    """The target column(s) must be in the CSV's header, read from the object's first bytes."""
+    from cluster.store.gcs import make_client
+
+    file = listing.files[0]
+    blob = make_client().bucket(listing.bucket).blob(file.name, generation=file.generation)
+    try:
+        head = blob.download_as_bytes(start=0, end=min(file.size, HEADER_BYTES) - 1) if file.size else b""
+    except Exception as error:  # noqa: BLE001 - any failure to read is reported with the URI
+        raise ConfigError(f"data.path={listing.uri} cannot be read: {type(error).__name__}: {str(error)[:300]}") \
+            from None
+    lines = head.decode("utf-8-sig", errors="replace").splitlines()
+    if not lines:
+        raise ConfigError(f"data.path={listing.uri} is empty; expected a CSV file with a header row.")
+    header = next(csv.reader(io.StringIO(lines[0])))
+    targets = data.target if OmegaConf.is_list(data.target) else ([data.target] if data.target is not None else [])
+    if not targets and data.name == "csv":
+        raise ConfigError(f"data=csv needs data.target, the column to predict. Columns in {listing.uri}: "
+                          f"{', '.join(header)}.")
+    missing = [str(name) for name in targets if str(name) not in header]
+    if missing:
+        raise ConfigError(f"data.target={','.join(missing)}: no such column in {listing.uri}. Columns: "
+                          f"{', '.join(header)}. Fix data.target, or push the right file.")

@@ -1,0 +1,117 @@
+"""`python launch.py push LOCAL gs://BUCKET/PREFIX`: upload a local data set (a folder, or one file) for jobs to
+read with `data.path=gs://BUCKET/PREFIX`; the mirror of `pull`.
+
+Files already in the bucket with the same size and crc32c are skipped, so pushing again after adding a few
+files sends only those. The rest go up in parallel (google.cloud.storage.transfer_manager, threads), each
+verified by Cloud Storage against the crc32c sent with it, and the listing afterwards is compared with the local
+checksums. Objects under the prefix that are not in LOCAL are kept (and counted): jobs would read them too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cluster.results.data_cache import human, pooled_client
+from cluster.store import StorageError, parse_uri
+from cluster.store.base import checksum_file
+from cluster.store.uri import StorageURI
+
+EPILOG = """\
+LOCAL a folder: every file under it (names starting with '.' left out) goes to PREFIX/<its path in LOCAL>, e.g.
+./photos/cat/1.jpg to gs://BUCKET/data/photos/cat/1.jpg; train on it with data=image_folder
+data.path=gs://BUCKET/data/photos. LOCAL a file: it becomes the object PREFIX (PREFIX/<name> if PREFIX ends in /).
+Credentials: application-default, as storage.uri. Exit status: 0 done, 1 an upload or check failed, 2 bad
+arguments."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python launch.py push", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Upload a local data set (folder or file) to a bucket for data.path=gs://... (the mirror of pull).")
+    parser.add_argument("local", help="the folder or file to upload")
+    parser.add_argument("uri", help="gs://BUCKET/PREFIX it goes to")
+    parser.add_argument("--workers", type=int, default=16, help="parallel uploads (default 16)")
+    return parser
+
+
+def local_files(local: Path) -> dict[str, Path]:
+    """Relative '/'-separated name -> file, hidden names left out."""
+    if local.is_file():
+        return {local.name: local}
+    return {path.relative_to(local).as_posix(): path for path in sorted(local.rglob("*"))
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(local).parts)}
+
+
+def push(local: Path, uri: str, workers: int = 16, out=print) -> dict:
+    """Upload what is missing or different; return counts. Raises StorageError."""
+    from google.cloud.storage import transfer_manager
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    from cluster.store.gcs import GCSStore
+
+    parsed = parse_uri(uri)
+    if parsed.scheme != "gs":
+        raise StorageError(f"push uploads to a bucket: {uri!r} is not a gs://BUCKET/PREFIX URI.")
+    if local.is_file():
+        prefix = f"{parsed.prefix}/{local.name}" if uri.endswith("/") or not parsed.prefix else parsed.prefix
+        names = {prefix: local}
+    else:
+        names = {f"{parsed.prefix}/{name}" if parsed.prefix else name: path
+                 for name, path in local_files(local).items()}
+        if not names:
+            raise StorageError(f"{local}: no files to push.")
+    store = GCSStore(StorageURI("gs", parsed.bucket, ""))
+    listed_prefix = parsed.prefix if local.is_file() else (parsed.prefix + "/" if parsed.prefix else "")
+    remote = {info.key: info for info in store.list(listed_prefix)}
+    started = time.monotonic()
+    checksums = {name: checksum_file(path) for name, path in names.items()}
+    todo = [name for name in names if not _same(remote.get(name), checksums[name])]
+    size = sum(checksums[name].size for name in todo)
+    out(f"push: {len(todo)} of {len(names)} file(s) to upload ({human(size)}) to {parsed}"
+        + (f"; {len(names) - len(todo)} already there with the same checksum" if len(todo) < len(names) else ""))
+    bucket = pooled_client(workers).bucket(parsed.bucket)
+    pairs = [(str(names[name]), bucket.blob(name)) for name in todo]
+    results = transfer_manager.upload_many(
+        pairs, upload_kwargs={"checksum": "crc32c", "timeout": 120, "retry": DEFAULT_RETRY},
+        worker_type=transfer_manager.THREAD, max_workers=workers) if pairs else []
+    failed = [(name, result) for name, result in zip(todo, results) if isinstance(result, Exception)]
+    if failed:
+        name, error = failed[0]
+        raise StorageError(f"push: {len(failed)} upload(s) failed, e.g. {names[name]} -> gs://{parsed.bucket}/{name}: "
+                           f"{type(error).__name__}: {str(error)[:300]}. Run push again: it skips what arrived.")
+    after = {info.key: info for info in store.list(listed_prefix)}
+    wrong = [name for name in names if not _same(after.get(name), checksums[name])]
+    if wrong:
+        raise StorageError(f"push: {len(wrong)} object(s) do not match their local file after the upload, e.g. "
+                           f"gs://{parsed.bucket}/{wrong[0]}. Run push again.")
+    seconds = time.monotonic() - started
+    extra = sorted(set(after) - set(names))
+    out(f"push: done in {seconds:.1f} s ({human(size / max(seconds, 1e-3))}/s); jobs read it with data.path={parsed}"
+        + (f"\npush: note: {len(extra)} object(s) under {parsed} are not in {local} (kept; jobs read them too), "
+           f"e.g. gs://{parsed.bucket}/{extra[0]}" if extra else ""))
+    return {"uploaded": len(todo), "skipped": len(names) - len(todo), "bytes": size, "extra": len(extra)}
+
+
+def _same(info, local) -> bool:
+    return info is not None and info.size == local.size and info.crc32c == local.crc32c
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    local = Path(args.local).expanduser()
+    if not local.exists():
+        parser.error(f"{args.local}: no such file or folder")
+    if not args.uri.startswith("gs://"):
+        parser.error(f"{args.uri!r}: expected gs://BUCKET/PREFIX")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, received {args.workers}")
+    try:
+        push(local, args.uri, args.workers)
+    except StorageError as error:
+        print(f"push: error: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,82 @@
+"""`python launch.py` with data from a bucket (a real GCS emulator): a bad URI is refused in one line naming it and
+the fix, before TensorFlow or Ray start, for a job and for a sweep; a job trains on an image folder that exists
+only in the bucket and records the URI (not the node's copy) in resolved_config.yaml. A second job on the node
+reusing the copy: tests/results/test_data_cache.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cluster.results.data_cache import DOWNLOADS_LOG
+from cluster.results.push import push
+from tests.conftest import run_launch
+from tests.keras_practice.makers import write_houses_csv, write_image_folder
+
+NO_UPLOADS = "storage.uri=null"
+
+
+@pytest.fixture
+def bucket_env(gcs, tmp_path):
+    server, bucket = gcs
+    return bucket, {"STORAGE_EMULATOR_HOST": server.url, "RAYLAUNCH_DATA_CACHE": str(tmp_path / "cache")}
+
+
+def refused(result, *expected: str) -> str:
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Config error")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    for text in expected:
+        assert text in errors[0], errors[0]
+    return errors[0]
+
+
+def test_bad_bucket_inputs_are_refused_before_anything_starts(bucket_env, tmp_path, tensorflow_unimportable):
+    bucket, env = bucket_env
+    env = {**env, **tensorflow_unimportable}
+    photos = write_image_folder(tmp_path / "photos", per_class=3, size=8)
+    (photos / "empty").mkdir()
+    (photos / "empty" / "notes.md").write_text("no images here")
+    push(photos, f"gs://{bucket}/data/photos", out=lambda line: None)
+    push(write_houses_csv(tmp_path / "houses.csv", rows=20), f"gs://{bucket}/data/houses.csv", out=lambda line: None)
+
+    missing_bucket = "gs://no-such-bucket-here/data/photos"
+    refused(run_launch("data=image_folder", f"data.path={missing_bucket}", NO_UPLOADS, env=env),
+            missing_bucket, "does not exist")
+    missing_prefix = f"gs://{bucket}/data/nothing"
+    refused(run_launch("data=image_folder", f"data.path={missing_prefix}", NO_UPLOADS, env=env),
+            missing_prefix, "python launch.py push")
+    refused(run_launch("data=image_folder", f"data.path=gs://{bucket}/data/photos", NO_UPLOADS, env=env),
+            f"Empty class folder gs://{bucket}/data/photos/empty", "data.class_names")
+    refused(run_launch("model=mlp", "data=csv", f"data.path=gs://{bucket}/data/houses.csv", "data.target=cost",
+                       NO_UPLOADS, env=env),
+            "data.target=cost", f"gs://{bucket}/data/houses.csv", "Columns: area, rooms, age, price, kind")
+    refused(run_launch("model=transfer", "data=image_folder", f"data.path=gs://{bucket}/data/photos",
+                       "data.class_names=[dark,light]", f"model.weights=gs://{bucket}/weights/none.weights.h5",
+                       NO_UPLOADS, env=env),
+            f"model.weights=gs://{bucket}/weights/none.weights.h5", "no such object")
+    # A sweep: its driver checks every job before Ray starts.
+    result = run_launch("-m", "data=image_folder", f"data.path=gs://{bucket}/data/photos,{missing_prefix}",
+                        "data.class_names=[dark,light]", NO_UPLOADS, env=env)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert missing_prefix in result.stderr and "no job of this sweep was started" in result.stderr
+    assert "Started a local Ray instance" not in result.stdout + result.stderr
+
+
+def test_a_job_trains_on_an_image_folder_that_is_only_in_the_bucket(bucket_env, tmp_path):
+    bucket, env = bucket_env
+    photos = write_image_folder(tmp_path / "photos", per_class=10, size=16)
+    uri = f"gs://{bucket}/data/photos"
+    push(photos, uri, out=lambda line: None)
+    job_dir = tmp_path / "job"
+    result = run_launch("data=image_folder", f"data.path={uri}", "data.image_size=16", "trainer=quick",
+                        "trainer.batch_size=8", NO_UPLOADS, f"hydra.run.dir={job_dir}", env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"[raylaunch] data: downloading {uri} (20 file(s)" in result.stdout
+    metrics = json.loads((job_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["num_train_examples"] > 0
+    # What the user named is recorded, not this node's copy (the trainers read the copy).
+    assert f"path: {uri}\n" in (job_dir / "resolved_config.yaml").read_text()
+    log = (tmp_path / "cache" / DOWNLOADS_LOG).read_text().splitlines()
+    assert [json.loads(line)["event"] for line in log] == ["download"]
