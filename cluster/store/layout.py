@@ -6,6 +6,8 @@ inside a trial folder are named by cluster.results.layout.
     <uri>/<sweep>/best.json                          pointer to the best trial (written last, replaced only by better)
     <uri>/<sweep>/trials/<trial>/trial.json          the trial runner's record: attempts, nodes, final result
     <uri>/<sweep>/trials/<trial>/...                 the job's files (cluster.results.layout)
+    <uri>/<sweep>/driver/...                         the sweep driver's own state (cluster.launcher.driver_state):
+                                                     a sweep resumes from it on any machine
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ OWNER = "owner.json"
 MANIFEST = "manifest.json"
 POINTER = "best.json"
 TRIALS = "trials"
+DRIVER = "driver"
 # Written by the trial runner (cluster.launcher.trial_record) in the job folder and in the store.
 TRIAL_RECORD = "trial.json"
 
@@ -36,6 +39,10 @@ def check_name(kind: str, name: str) -> str:
 
 def sweep_key(sweep: str, *parts: str) -> str:
     return "/".join([check_name("sweep", sweep), *parts])
+
+
+def driver_key(sweep: str, *parts: str) -> str:
+    return sweep_key(sweep, DRIVER, *parts)
 
 
 def trial_key(sweep: str, trial: str, *parts: str) -> str:
