@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from cluster.launcher.search_space import trial_overrides
 from cluster.launcher.sweep_plan import SweepPlan, tune_counter
@@ -21,6 +21,8 @@ class JobNumbers:
 
     Tune deep-copies and pickles its name creator with every trial it creates, and with each trial's state:
     every copy in this process shares one ledger (kept by sweep folder), and a copy holds only small values.
+    A copy restored from the experiment state of this sweep run in another folder (resumed from its store on
+    another machine) takes the ledger of the sweep this driver runs.
 
     A resumed driver reads the ledger and knows which trials the restored experiment has. A trial the
     killed driver had numbered after Tune's last save of its experiment is unknown to it; the restored searcher
@@ -29,15 +31,25 @@ class JobNumbers:
 
     LEDGER = "job_numbers.jsonl"
     _ledgers: dict[str, "_Ledger"] = {}
+    _current: Optional[str] = None  # the sweep folder of the sweep this driver runs (the last one built)
 
     def __init__(self, plan: SweepPlan, sweep_dir: Path):
         self.grid, self.initial_job_idx, self.sweep_dir = plan.jobs is not None, plan.initial_job_idx, Path(sweep_dir)
         self.space = plan.space
         JobNumbers._ledgers[self._key] = _Ledger(self.sweep_dir / self.LEDGER, self.initial_job_idx)
+        JobNumbers._current = self._key
 
     @property
     def _key(self) -> str:
         return str(self.sweep_dir.absolute())
+
+    @classmethod
+    def on_given(cls, sweep_dir: Path, listener: Optional[Callable[[], None]]) -> None:
+        """Call `listener` (in Tune's thread: it must return at once) after each number given in the sweep
+        folder's ledger; None: no longer. For a copy of the ledger kept elsewhere (driver_state.py)."""
+        ledger = cls._ledgers.get(str(Path(sweep_dir).absolute()))
+        if ledger is not None:
+            ledger.listener = listener
 
     def resuming(self, known_trial_ids: Optional[Iterable[str]]) -> None:
         """Tune is about to restore this sweep's experiment, which knows these trials (None: not known, so
@@ -47,6 +59,9 @@ class JobNumbers:
     @property
     def _ledger(self) -> "_Ledger":
         ledger = JobNumbers._ledgers.get(self._key)
+        if ledger is None and JobNumbers._current is not None:
+            # A copy from the experiment state of this driver's sweep, which ran in another folder before.
+            ledger = JobNumbers._ledgers[self._key] = JobNumbers._ledgers[JobNumbers._current]
         if ledger is None:  # a copy unpickled in a driver that never built the original (a read of Tune's state)
             ledger = JobNumbers._ledgers[self._key] = _Ledger(self.sweep_dir / self.LEDGER, self.initial_job_idx)
         return ledger
@@ -78,6 +93,7 @@ class _Ledger:
         self.overrides: dict[str, Optional[list]] = {}
         self.by_this_driver: set[str] = set()
         self.known: Optional[set[str]] = None  # set when resuming: the restored experiment's trial ids
+        self.listener: Optional[Callable[[], None]] = None  # told of each number given (JobNumbers.on_given)
         for line in path.read_text().splitlines() if path.is_file() else ():
             try:
                 entry = json.loads(line)
@@ -113,4 +129,6 @@ class _Ledger:
             ledger.write(json.dumps({"trial_id": trial_id, "job": number, "overrides": overrides}) + "\n")
             ledger.flush()
             os.fsync(ledger.fileno())
+        if self.listener is not None:
+            self.listener()
         return number
