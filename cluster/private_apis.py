@@ -9,6 +9,7 @@ by name, not somewhere in a sweep. Imports are deferred: importing this module c
     hydra  grid_batches                 Hydra's own expansion of a grid into jobs (BasicSweeper, which the
                                         sweeper shim in hydra_plugins/ also subclasses)
     ray    experiment_trials            a ResultGrid's trials, in the order of its results
+    ray    move_trial_to                a trial pointed at the experiment's folder (as Tune's restore does)
     ray    package_files / MAX_PACKAGE  what `ray job submit --working-dir` would upload, and Ray's size limit
     ray    prepare_and_validate_cluster what `ray up` checks in a cluster-launcher file before calling the cloud
 """
@@ -54,6 +55,23 @@ def failed_job_error(job_return) -> Any:
 def experiment_trials(result_grid) -> list:
     """The Tune trials behind a ResultGrid, in the order of its results (Result objects carry no trial)."""
     return list(result_grid._experiment_analysis.trials)
+
+
+def move_trial_to(trial, experiment_dir: str) -> bool:
+    """Point a Tune trial at the experiment folder `experiment_dir` (<storage path>/<name>) when it names another,
+    as Tune's restore does for the trials it restores (TuneController._restore_trials, trial.set_storage): the
+    trials the restored searcher of an experiment moved to another folder creates name the folder the experiment
+    started in (its spec's storage context). Returns whether the trial was moved."""
+    import copy
+
+    storage = trial.storage
+    target = Path(experiment_dir)
+    if storage is None or Path(storage.experiment_fs_path) == target:
+        return False
+    moved = copy.copy(storage)
+    moved.storage_fs_path, moved.experiment_dir_name = str(target.parent), target.name
+    trial.set_storage(moved)
+    return True
 
 
 def package_files(directory: Path, visit: Callable[[Path], None]) -> None:

@@ -1,7 +1,8 @@
 """The Ray Tune experiment of a sweep: built new, or restored from the sweep folder when the same sweep is
 run again (the searcher's and scheduler's state with it: Tune saves both in the experiment folder), with the
 settings every sweep shares (one process per trial, retries, the sweep's own progress view, no Tune
-checkpoints except under population-based training)."""
+checkpoints except under population-based training). The folder may not be the one the experiment started in
+(a sweep restored from its store on another machine, driver_state.py): Tune restores it there."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import logging
 import os
 from pathlib import Path
 from typing import Any, Optional
+
+from ray.tune import Callback
 
 from cluster.launcher.job_numbers import JobNumbers
 from cluster.launcher.settings import LauncherSettings, Objective
@@ -47,6 +50,33 @@ def _trial_ids(experiment: Path) -> Optional[set[str]]:
         return None
 
 
+# This driver's experiment folder, for the trials that name another (TrialsInThisFolder).
+_experiment_folder: Optional[str] = None
+
+
+class TrialsInThisFolder(Callback):
+    """Trials that the searcher of an experiment restored in another folder than the one it started in (a sweep
+    resumed from its store on another machine) creates name the old folder as their experiment's: Tune moves only
+    the trials it restores. Each is pointed at this driver's folder, where Tune writes their results, so the
+    sweep's results are read from there. Holds nothing: it is pickled with the experiment."""
+
+    def _move(self, trials) -> None:
+        from cluster.private_apis import move_trial_to
+
+        if _experiment_folder is not None:
+            for trial in trials:
+                move_trial_to(trial, _experiment_folder)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._move([trial])
+
+    def on_step_end(self, iteration, trials, **info):
+        self._move(trials)
+
+    def on_experiment_end(self, trials, **info):
+        self._move(trials)
+
+
 def build_tuner(sweep_dir: Path, trainable: Any, spec: SweepSpec, settings: LauncherSettings, objective: Objective,
                 algorithms: tuple[Any, Any], job_numbers: JobNumbers, progress_reporter: Any):
     """`algorithms`: (scheduler, search_alg), None where the sweep uses none. Trials use no Tune checkpoints,
@@ -56,7 +86,10 @@ def build_tuner(sweep_dir: Path, trainable: Any, spec: SweepSpec, settings: Laun
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    global _experiment_folder
+
     _quiet_tune()
+    _experiment_folder = str(Path(sweep_dir).absolute() / EXPERIMENT)
     if resumes(sweep_dir, spec.record):
         log.info("Resuming the sweep in %s: finished trials are kept, unfinished ones continue", sweep_dir)
         job_numbers.resuming(_trial_ids(sweep_dir / EXPERIMENT))
@@ -93,6 +126,6 @@ def build_tuner(sweep_dir: Path, trainable: Any, spec: SweepSpec, settings: Laun
             # Tune calls the progress view only when verbose: it must see the end, even when it prints nothing.
             verbose=max(settings.verbose, 1),
             progress_reporter=progress_reporter,
-            callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
+            callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), TrialsInThisFolder()],
         ),
     )
