@@ -78,6 +78,9 @@ class LauncherSettings:
     watch_bucket: Optional[str] = None
     # The app's config group of ready-made searchers and schedulers (e.g. hparams_search), named in messages.
     search_presets: Optional[str] = None
+    # The app's command that resumes a sweep from its store on any machine, `{where}` the sweep's URI (the app
+    # runs cluster.launcher.resume for it), named in messages; null: only rerunning the same command is named.
+    resume_command: Optional[str] = None
 
     @classmethod
     def of(cls, values: Any) -> "LauncherSettings":
@@ -106,6 +109,10 @@ class LauncherSettings:
         command = (self.watch_bucket.format(where=shlex.quote(where)) if in_bucket and self.watch_bucket
                    else f"tensorboard --logdir {shlex.quote(where)}")
         return f"Watch it: {command}   (then open http://localhost:6006, HPARAMS tab)"
+
+    def resume_line(self, where: str) -> Optional[str]:
+        """How to resume the sweep at `where` (its URI in the store) from any machine; None if the app says not."""
+        return self.resume_command.format(where=shlex.quote(where)) if self.resume_command else None
 
 
 class Objective(NamedTuple):

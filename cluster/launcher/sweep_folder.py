@@ -7,6 +7,8 @@ is refused instead of mixing two sweeps.
     <sweep dir>/tune/              Ray Tune's experiment state, which a resume restores
     <sweep dir>/sweep_ended.json   written once every trial ended; a rerun then starts a new experiment
                                    (the previous one moves to tune.previous/)
+
+With a store, these are kept there too (driver_state.py), and a folder without them gets them from there.
 """
 
 from __future__ import annotations

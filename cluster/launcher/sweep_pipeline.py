@@ -3,9 +3,11 @@
 0. Say what the sweep does (a grid or a search, with what) and how many trials that makes: its first line.
 1. Check every job (one bad job stops the sweep before Ray starts), composing once per combination of
    config-group choices (job_catalog.py), so a sweep of thousands of jobs starts in seconds.
-2. Agree on the metric and mode all trials optimise, and on the sweep's store (its name claimed there).
+2. Agree on the metric and mode all trials optimise, and on the sweep's store (its name claimed there). A
+   folder without a sweep first gets this sweep's driver state from the store, if it is there (driver_state.py).
 3. Say how to watch it; connect to Ray; refuse requests no node can grant.
-4. Run one Tune experiment in `<sweep dir>/tune` (the same command resumes it).
+4. Run one Tune experiment in `<sweep dir>/tune` (the same command resumes it), the driver's state copied to
+   the store as it changes (so the same command resumes it on another machine too).
 5. Rank the trials, write the leaderboard (and the store's manifest); fail if a trial failed or the sweep
    was interrupted, after the leaderboard.
 """
@@ -20,6 +22,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from omegaconf import DictConfig, read_write
 
 from cluster.launcher import leaderboard
+from cluster.launcher.driver_state import DriverMirror, DriverState, driver_record, restore_driver_state
 from cluster.launcher.job_catalog import JobCatalog
 from cluster.launcher.job_configs import SweepError, SweepRefused, setting_key
 from cluster.launcher.job_numbers import JobNumbers
@@ -111,22 +114,25 @@ def _distinct_requests(spec: SweepSpec, catalog: JobCatalog) -> list[tuple[str, 
     return [(label, request) for request, label in seen.items()]
 
 
-def _check_jobs(launcher, spec: SweepSpec, sweep_dir: Path) -> tuple[JobCatalog, Objective, Any]:
-    """Steps 0-2: every job composed and checked, the objective agreed, the results' store opened."""
+def _check_jobs(launcher, spec: SweepSpec, sweep_dir: Path) -> tuple[JobCatalog, Objective, Any,
+                                                                    Optional[DriverState]]:
+    """Steps 0-2: every job composed and checked, the objective agreed, the driver's state restored from the store
+    when the folder has none, the results' store opened (the sweep's name claimed)."""
     print(spec.summary, flush=True)
     catalog = JobCatalog(launcher, spec.first_job_num)
     catalog.check(spec.jobs_to_check, spec.labels if spec.space is not None else None, spec.extra_values)
     settings_of_jobs = [catalog.settings(job, spec.first_job_num + index)
                         for index, job in enumerate(spec.jobs_to_check)]
     objective = _objective(settings_of_jobs)
-    storage = open_results(launcher.settings, {job.storage for job in settings_of_jobs}, sweep_dir,
-                           _storage_key(spec, catalog))
+    stores = {job.storage for job in settings_of_jobs}
+    driver = restore_driver_state(stores, sweep_dir, spec.record)  # before the claim, which it may take over
+    storage = open_results(launcher.settings, stores, sweep_dir, _storage_key(spec, catalog))
     where = storage.uri if storage is not None and not storage.is_local_folder else str(sweep_dir)
     print(launcher.settings.watch_line(where), flush=True)
     log.info("Sweep folder %s, optimising %s %s (%d job configs composed for %d jobs)", sweep_dir,
              objective.metric or "nothing", objective.mode, catalog.num_composed, len(spec.jobs_to_check))
     _list_jobs(spec, catalog)
-    return catalog, objective, storage
+    return catalog, objective, storage, driver if storage is not None else None
 
 
 def _storage_key(spec: SweepSpec, catalog: JobCatalog) -> str:
@@ -180,29 +186,43 @@ def run_sweep(launcher, spec: SweepSpec) -> list[JobReturn]:
 
     config, sweep_dir = _prepare(launcher)
     settings = launcher.settings
-    catalog, objective, storage = _check_jobs(launcher, spec, sweep_dir)
+    catalog, objective, storage, driver = _check_jobs(launcher, spec, sweep_dir)
     scheduler, search_alg = build_algorithms(spec, objective.metric)
     started, num_nodes = _connect_and_check(settings, _distinct_requests(spec, catalog))
     _warn_if_results_stay_on_nodes(storage, num_nodes, _storage_key(spec, catalog))
+    mirror = None
     try:
-        plan, trainable = _trainable(launcher, spec, catalog, objective, storage, config, sweep_dir)
-        describe = lambda trial_config: " ".join(filter_overrides(plan.overrides_of(trial_config)))  # noqa: E731
-        progress = SweepProgress(objective.metric, objective.mode, describe, quiet=settings.verbose == 0)
-        tuner = build_tuner(sweep_dir, trainable, spec, settings, objective, (scheduler, search_alg),
-                            JobNumbers(plan, sweep_dir), progress)
-        outcomes, trial_jobs = _outcomes(tuner.fit(), spec, plan, catalog, objective, progress)
+        try:
+            plan, trainable = _trainable(launcher, spec, catalog, objective, storage, config, sweep_dir)
+            describe = lambda trial_config: " ".join(filter_overrides(plan.overrides_of(trial_config)))  # noqa: E731
+            progress = SweepProgress(objective.metric, objective.mode, describe, quiet=settings.verbose == 0)
+            tuner = build_tuner(sweep_dir, trainable, spec, settings, objective, (scheduler, search_alg),
+                                JobNumbers(plan, sweep_dir), progress)
+            # The folder holds this run's state now (a rerun of an ended sweep set the previous run aside).
+            mirror = _keep_driver_state(driver, storage, settings)
+            outcomes, trial_jobs = _outcomes(tuner.fit(), spec, plan, catalog, objective, progress)
+        finally:
+            _disconnect(started)
+        rows = [outcomes[num][0] for num in sorted(outcomes)]
+        books = storage.trial_books() if storage is not None else None
+        _finish(rows, objective, sweep_dir, storage, books)
+        if not any(row.status == "INTERRUPTED" for row in rows):
+            mark_ended(sweep_dir, {row.job: row.status for row in rows})
+            if spec.mutations:
+                _delete_pbt_checkpoints(sweep_dir)
     finally:
-        _disconnect(started)
-    rows = [outcomes[num][0] for num in sorted(outcomes)]
-    books = storage.trial_books() if storage is not None else None
-    _finish(rows, objective, sweep_dir, storage, books)
-    if not any(row.status == "INTERRUPTED" for row in rows):
-        mark_ended(sweep_dir, {row.job: row.status for row in rows})
-        if spec.mutations:
-            _delete_pbt_checkpoints(sweep_dir)
-    _raise_if_unfinished(rows, sweep_dir)
+        if mirror is not None:
+            mirror.close()
+    _raise_if_unfinished(rows, sweep_dir, settings.resume_line(driver.sweep_uri) if driver else None)
     _raise_if_books_disagree(trial_jobs, rows, books)
     return [outcomes[num][1] for num in sorted(outcomes)]
+
+
+def _keep_driver_state(driver: Optional[DriverState], storage, settings: LauncherSettings) -> Optional[DriverMirror]:
+    """Start copying the driver's state to the sweep's store (none without a store)."""
+    if driver is None:
+        return None
+    return DriverMirror(driver, driver_record(driver, storage.sweep_id, settings.cluster_dir)).start()
 
 
 def _delete_pbt_checkpoints(sweep_dir: Path) -> None:
@@ -242,7 +262,8 @@ def _failure(row) -> str:
     return f"job {row.job} ({row.overrides}){error}; log {row.job_dir}/trial.log{where}"
 
 
-def _raise_if_unfinished(rows: list, sweep_dir: Path) -> None:
+def _raise_if_unfinished(rows: list, sweep_dir: Path, resume_line: Optional[str] = None) -> None:
+    """`resume_line`: the app's command that resumes the sweep from its store on any machine, if there is one."""
     failed = [row for row in rows if row.status == "FAILED"]
     interrupted = [row for row in rows if row.status == "INTERRUPTED"]
     problems = []
@@ -250,6 +271,7 @@ def _raise_if_unfinished(rows: list, sweep_dir: Path) -> None:
         problems.append(f"{len(failed)} of {len(rows)} trials failed: " + "; ".join(map(_failure, failed)))
     if interrupted:
         problems.append(f"the sweep was interrupted before {len(interrupted)} of {len(rows)} trials ended; rerun the "
-                        f"same command with hydra.sweep.dir={sweep_dir} to resume them")
+                        f"same command with hydra.sweep.dir={sweep_dir} to resume them"
+                        + (f" (or from any machine: {resume_line})" if resume_line else ""))
     if problems:
         raise SweepError(". ".join(problems))
