@@ -14,9 +14,12 @@
     python launch.py -m ... storage.uri=gs://B/exp hydra.launcher.submit=http://127.0.0.1:8265
                                                        # a sweep on a Ray cluster
     python launch.py jobs                              # submitted sweeps: list, logs --follow, stop
+    python launch.py resume gs://B/exp/SWEEP           # a sweep whose machine (or folder) is gone, from the bucket
+    python launch.py resume gs://B/exp/SWEEP hydra.launcher.submit=http://127.0.0.1:8265   # ... on a Ray cluster
 
 Each job writes to its Hydra output folder: resolved_config.yaml, metrics.json, tensorboard/,
-checkpoints/best.keras (and state/ for resuming).
+checkpoints/best.keras (and state/ for resuming). A sweep with a store also keeps its driver's state there
+(<store>/<sweep>/driver/), so `resume` (or its own command) continues it on any machine.
 """
 
 from __future__ import annotations
@@ -258,4 +261,8 @@ if __name__ == "__main__":
         from cluster.submission.jobs_cli import main as jobs_main
 
         sys.exit(jobs_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["resume"]:  # then runs the sweep's recorded command, its state restored from the store
+        from cluster.launcher.resume import main as resume_main
+
+        sys.argv[1:] = resume_main(sys.argv[2:])
     run_explaining_config_errors(main)
