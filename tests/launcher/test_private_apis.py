@@ -87,3 +87,15 @@ def test_ray_prepares_and_validates_a_cluster_launcher_file():
     broken = {**copy.deepcopy(config), "max_workers": "many"}
     with pytest.raises(Exception, match="max_workers|many"):
         private_apis.prepare_and_validate_cluster(broken)
+
+
+def test_ray_points_a_trial_at_the_folder_its_experiment_was_restored_in(tmp_path):
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.experiment import Trial
+
+    trial = Trial("run_trial", storage=StorageContext(str(tmp_path / "head"), "tune"), stub=True)
+    trial.storage.trial_dir_name = "job_3"  # as Tune names it when the trial starts (init_local_path)
+    assert trial.path == str(tmp_path / "head" / "tune" / "job_3")
+    assert private_apis.move_trial_to(trial, str(tmp_path / "laptop" / "tune"))
+    assert trial.path == str(tmp_path / "laptop" / "tune" / "job_3")
+    assert not private_apis.move_trial_to(trial, str(tmp_path / "laptop" / "tune"))
