@@ -1,6 +1,6 @@
-"""A trial's process told to end mid-epoch (SIGTERM, as a spot VM's preemption sends it): Ray's worker exits, the
-trial's job hears it (trial_context.when_asked_to_stop), saves its state at the next step's end and uploads it;
-Tune retries the trial, which continues from that step, and the sweep succeeds."""
+"""A trial's process told to end mid-epoch (SIGTERM, as a spot VM's preemption sends it): Ray's worker exits its
+main thread, the trial's job hears the process's exit (trainers/preemption.py), saves its state at the next step's
+end and uploads it; Tune retries the trial, which continues from that step, and the sweep succeeds."""
 
 from __future__ import annotations
 
