@@ -6,13 +6,13 @@ One package per job, imports going down only (tests/unit/test_import_rules.py ch
     submission/   a checked sweep shipped to a Ray cluster as a Ray job, and `jobs`: imports store
     results/      the Keras job's results (uploads, resumable state, pull, TensorBoard mirror, the sweep's
                   manifest) and its inputs from buckets (checks, the node's data cache, push): the only code
-                  outside trainers/ that reads the job's file layout; imports store, submission,
+                  outside trainers/ that reads the job's file layout; imports store, submission, private_apis,
                   trainers.job_files / trainers.export, and trainers.schema / trainers.class_folders (the app's
                   validation around the bucket checks, and what a class folder holds)
     store/        the object store (local folder or GCS), its pointers and sweep names: imports nothing here
     definitions/  checks of the cluster definitions beside this file (gcp-gpu.yaml, kuberay/, pinned
                   requirements): imports private_apis
-    private_apis  the private Hydra and Ray APIs the launcher needs, in one place (tests/launcher/test_private_apis.py)
+    private_apis  the private Hydra, Ray and google-cloud APIs used here, in one place (tests/launcher/test_private_apis.py)
 """
 
 import importlib

@@ -12,6 +12,8 @@ by name, not somewhere in a sweep. Imports are deferred: importing this module c
     ray    move_trial_to                a trial pointed at the experiment's folder (as Tune's restore does)
     ray    package_files / MAX_PACKAGE  what `ray job submit --working-dir` would upload, and Ray's size limit
     ray    prepare_and_validate_cluster what `ray up` checks in a cluster-launcher file before calling the cloud
+    gcs    storage_http_session         a storage client's HTTP session (google-cloud-core's `_http`), to widen
+                                        its connection pool for parallel transfers
 """
 
 from __future__ import annotations
@@ -99,3 +101,8 @@ def prepare_and_validate_cluster(config: dict) -> dict:
     prepared = prepare_config(config)
     validate_config(prepared)
     return prepared
+
+
+def storage_http_session(client) -> Any:
+    """The google.cloud.storage client's authorized requests session (built on first use), or None."""
+    return getattr(client, "_http", None)

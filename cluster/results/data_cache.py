@@ -283,10 +283,11 @@ def pooled_client(workers: int):
     """A storage client whose HTTP session keeps a connection per parallel transfer (requests keeps 10)."""
     from requests.adapters import HTTPAdapter
 
+    from cluster.private_apis import storage_http_session
     from cluster.store.gcs import make_client
 
     client = make_client()
-    session = getattr(client, "_http", None)  # google-cloud-core's authorized session, built on first use
+    session = storage_http_session(client)
     if session is not None and hasattr(session, "mount"):
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, workers))
         for scheme in ("https://", "http://"):

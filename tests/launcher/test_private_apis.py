@@ -99,3 +99,13 @@ def test_ray_points_a_trial_at_the_folder_its_experiment_was_restored_in(tmp_pat
     assert private_apis.move_trial_to(trial, str(tmp_path / "laptop" / "tune"))
     assert trial.path == str(tmp_path / "laptop" / "tune" / "job_3")
     assert not private_apis.move_trial_to(trial, str(tmp_path / "laptop" / "tune"))
+
+
+def test_a_storage_client_has_the_http_session_whose_pool_the_data_cache_widens(gcs):
+    """cluster.results.data_cache mounts a larger connection pool on it for its parallel downloads."""
+    import requests
+
+    from cluster.store.gcs import make_client
+
+    session = private_apis.storage_http_session(make_client())
+    assert isinstance(session, requests.Session)
