@@ -12,7 +12,8 @@ One package per job, imports going down only (tests/unit/test_import_rules.py ch
     store/        the object store (local folder or GCS), its pointers and sweep names: imports nothing here
     definitions/  checks of the cluster definitions beside this file (gcp-gpu.yaml, kuberay/, pinned
                   requirements): imports private_apis
-    private_apis  the private Hydra, Ray and google-cloud APIs used here, in one place (tests/launcher/test_private_apis.py)
+    private_apis  the private Hydra, Ray and google-cloud APIs used here, in one place
+                  (tests/launcher/test_private_apis.py)
 """
 
 import importlib
