@@ -1,7 +1,8 @@
 """A sweep outlives its driver's machine (issue 23): the driver's state is kept in the bucket while the sweep
 runs, so a sweep whose driver died with its folder (a KubeRay head pod evicted, a VM replaced) is resumed from
-the bucket alone, in another folder (`python launch.py resume gs://BUCKET/PREFIX/SWEEP`) or by its own command
-run again, as a RayJob reruns its entrypoint on a new head.
+the bucket alone, in another folder (`python launch.py resume gs://BUCKET/PREFIX/SWEEP`, here or with
+hydra.launcher.submit onto the cluster) or by its own command run again, as a RayJob reruns its entrypoint on
+a new head.
 
 On the cloud-like cluster (tests/launcher/conftest.py): trials run on a worker with a disk of its own, the
 GCS emulator is the bucket. Needs root; under CI=true a missing capability fails.
@@ -27,7 +28,7 @@ from tests.conftest import PROJECT_ROOT, run_launch, wait_for
 
 from .conftest import RAY_ENV, CloudLikeCluster, launch_env, start_sweep, sweep
 
-# Two killed sweeps, their resumes and an uninterrupted reference: about 8 minutes on 2 cores. CI runs it.
+# Three killed sweeps, their resumes and an uninterrupted reference: about 4 minutes on 2 cores. CI runs it.
 pytestmark = pytest.mark.slow
 
 SEEDED_SEARCH = ["hparams_search=optuna", "lr=tag(log,interval(1e-4,1e-2))", "hydra.sweeper.num_samples=3",
@@ -143,6 +144,14 @@ def not_in_checkout(folder: str, names: list[str]) -> list[str]:
             or name.endswith(".egg-info")]
 
 
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """A copy of the project, as a laptop's checkout: what a submission ships."""
+    copy = tmp_path_factory.mktemp("checkout") / "raylaunch"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=not_in_checkout)
+    return copy
+
+
 def ray_job_submit(cloud: CloudLikeCluster, checkout: Path, args: list[str], *options: str):
     """`ray job submit --working-dir . -- python launch.py -m ARGS`, as a KubeRay RayJob runs its entrypoint."""
     ray = str(Path(sys.executable).with_name("ray"))
@@ -163,15 +172,13 @@ def job_logs(cloud: CloudLikeCluster, job_id: str) -> str:
     return JobSubmissionClient(cloud.cluster.jobs_address).get_job_logs(job_id)
 
 
-def test_the_same_submitted_command_on_a_head_that_lost_its_disk_resumes_instead_of_being_refused(cloud, tmp_path,
+def test_the_same_submitted_command_on_a_head_that_lost_its_disk_resumes_instead_of_being_refused(cloud, checkout,
                                                                                                  monkeypatch):
     """A RayJob's entrypoint runs the sweep's driver on the head, its folder on the head's disk. The head goes:
     driver killed, folder deleted. The same entrypoint run again (what KubeRay does on a new head) resumes the
     sweep from the bucket: the claim on its name is proved there. Another command under that name is refused."""
     for variable, value in RAY_ENV.items():  # this process asks the Jobs API how the job is doing
         monkeypatch.setenv(variable, value)
-    checkout = tmp_path / "checkout" / "raylaunch"
-    shutil.copytree(PROJECT_ROOT, checkout, ignore=not_in_checkout)
     name = f"rayjob-{uuid.uuid4().hex[:6]}"
     prefix = "rayjobs"
     args = ["model=cnn", "seed=0,1", f"storage.uri=gs://{cloud.bucket}/{prefix}", f"hydra.sweep.dir=multirun/{name}",
@@ -212,6 +219,53 @@ def test_the_same_submitted_command_on_a_head_that_lost_its_disk_resumes_instead
         shutil.rmtree(head_folder)
         other = ray_job_submit(cloud, checkout, [*args[:1], "seed=0,2", *args[2:]])
         assert other.returncode != 0 and "already holds another sweep's results" in other.stdout + other.stderr
+    finally:
+        cloud.release_head()
+
+    record = stored_json(cloud, prefix, f"{name}/trials/0/trial.json")
+    assert len(record["attempts"]) == 1, "the finished job was run again"
+    assert stored_json(cloud, prefix, f"{name}/trials/0/metrics.json") == first_result
+    resumed = stored_json(cloud, prefix, f"{name}/trials/1/metrics.json")
+    assert resumed["resumed_from_epoch"] >= epoch_at_kill >= 2
+    assert [entry["epoch"] for entry in resumed["history"]] == list(range(1, 9))
+    manifest = stored_json(cloud, prefix, f"{name}/manifest.json")
+    assert [row["status"] for row in manifest["leaderboard"]] == ["COMPLETED", "COMPLETED"]
+
+
+def test_a_sweep_whose_driver_machine_died_is_resumed_from_a_laptop_onto_the_cluster(cloud, checkout, tmp_path):
+    """The driver ran on a machine that is gone with its folder. From a laptop, `resume ... hydra.launcher.submit=`
+    ships the sweep to the cluster as a Ray job, whose driver on the head restores it from the bucket."""
+    prefix, name = "onto-cluster", f"machine-gone-{uuid.uuid4().hex[:6]}"
+    args = ["model=cnn", "seed=0,1", f"storage.uri=gs://{cloud.bucket}/{prefix}", "data.max_train_samples=1500",
+            "trainer.epochs=8", "trainer.verbose=2", "resources.cpus=1", "storage.sync_seconds=1",
+            "hydra.launcher.max_concurrent_trials=1", "trainer.callbacks.early_stopping.enabled=false"]
+    sweep_dir = cloud.base / "machine-gone" / name
+    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+    cloud.hold_head()
+    try:
+        driver = start_sweep(args, sweep_dir, address=cloud.cluster.address)
+        try:
+            wait_for(lambda: (stored_json(cloud, prefix, f"{name}/trials/0/metrics.json")
+                              and stored_epoch(cloud, prefix, name, 1) >= 2
+                              and stored_json(cloud, prefix, f"{name}/driver/sweep_spec.json")),
+                     600, "job 0 to finish and job 1 to store 2 epochs", interval=0.5)
+        finally:
+            kill_process_group(driver)
+        first_result = stored_json(cloud, prefix, f"{name}/trials/0/metrics.json")
+        epoch_at_kill = stored_epoch(cloud, prefix, name, 1)
+        shutil.rmtree(sweep_dir)
+        time.sleep(2)
+
+        laptop = tmp_path / "laptop"
+        laptop.mkdir()
+        result = subprocess.run([sys.executable, str(checkout / "launch.py"), "resume",
+                                 f"gs://{cloud.bucket}/{prefix}/{name}",
+                                 f"hydra.launcher.submit={cloud.cluster.jobs_address}"],
+                                cwd=laptop, env=launch_env(), capture_output=True, text=True, timeout=900)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-6000:]
+        assert f"Submitted sweep {name}" in output and "Restored this sweep's driver state" in output, output[-6000:]
+        assert "/raylaunch/" in stored_json(cloud, prefix, f"{name}/driver/driver.json")["sweep_dir"]
     finally:
         cloud.release_head()
 
