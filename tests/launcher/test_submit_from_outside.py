@@ -25,9 +25,16 @@ from .conftest import CloudLikeCluster, launch_env
 # Submissions to a cluster with the Jobs API and a private-disk worker: about 5 minutes on 2 cores. CI runs it.
 pytestmark = pytest.mark.slow
 
-# What a laptop's checkout would not ship anyway (.gitignore) or is not part of it.
-NOT_IN_CHECKOUT = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "results", "outputs",
-                                         "multirun", "test-artifacts", "runs", ".data", ".pytest_cache")
+
+
+def not_in_checkout(folder: str, names: list[str]) -> list[str]:
+    """What a laptop's checkout would not ship anyway (.gitignore) or is not part of it: outputs at its root
+    only (cluster/results is code)."""
+    outputs = {"results", "outputs", "multirun", "test-artifacts", "runs", ".data"} \
+        if Path(folder) == PROJECT_ROOT else set()
+    return [name for name in names if name in {".venv", ".git", "__pycache__", ".pytest_cache", *outputs}
+            or name.endswith(".egg-info")]
+
 QUICK = ["data.max_train_samples=300", "trainer.epochs=2", "trainer.verbose=2", "storage.sync_seconds=1"]
 
 
@@ -35,7 +42,7 @@ QUICK = ["data.max_train_samples=300", "trainer.epochs=2", "trainer.verbose=2", 
 def checkout(tmp_path_factory) -> Path:
     """A copy of the project, as a user's laptop holds it, with a model option that exists only there."""
     copy = tmp_path_factory.mktemp("laptop") / "raylaunch"
-    shutil.copytree(PROJECT_ROOT, copy, ignore=NOT_IN_CHECKOUT)
+    shutil.copytree(PROJECT_ROOT, copy, ignore=not_in_checkout)
     return copy
 
 
