@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,8 @@ def test_the_mirror_copies_what_changed_leaves_out_checkpoints_and_deletes_what_
     mirror.close()
     assert "tune/job_0/result.json" not in stored_names(store, "s1")
     record = json.loads(store.read_bytes("s1/driver/driver.json")[0])
-    assert record["sweep_dir"] == str(folder) and record["sweep_id"] and record["argv"]
+    # The command line the driver was started with (here pytest's own, which may have no arguments at all).
+    assert record["sweep_dir"] == str(folder) and record["sweep_id"] and record["argv"] == sys.argv[1:]
 
 
 def test_a_folder_without_a_sweep_gets_its_state_from_the_store_and_takes_the_claim_over(store_uri, tmp_path):
