@@ -9,10 +9,10 @@ from typing import Callable, Union
 import numpy as np
 
 from .class_folders import load_image_folder
+from .csv_table import load_csv
 from .schema import ConfigError
 from .splits import SPLIT_SEED, Splits, Streams
 from .splits import holdout as _holdout
-from .tabular import load_csv
 from .text import load_imdb_text, load_text_folder
 from .timeseries import load_timeseries
 

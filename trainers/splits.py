@@ -23,7 +23,7 @@ class Splits:
     y_test: np.ndarray
     x_val: Optional[np.ndarray] = None
     y_val: Optional[np.ndarray] = None
-    # data=csv: the model's inputs and what became of each column (trainers.tabular.TableInfo).
+    # data=csv: the model's inputs and what became of each column (trainers.csv_table.TableInfo).
     table: Any = None
 
 

@@ -25,9 +25,9 @@ from typing import Optional
 
 import numpy as np
 
+from .csv_files import numeric_column, read_rows
 from .schema import ConfigError, check_season, seasonal_lag, target_columns
 from .splits import Streams, resolve_data_path
-from .tabular import numeric_column, read_rows
 
 log = logging.getLogger(__name__)
 

@@ -150,7 +150,7 @@ def test_drop_rows_leaves_out_rows_with_a_missing_feature(tmp_path, caplog):
     with open(iris) as file:
         rows = list(csv.DictReader(file))
     complete = sum(all(row[name] not in SPELLINGS for name in [*IRIS_COLUMNS, "size"]) for row in rows)
-    with caplog.at_level(logging.WARNING, logger="trainers.tabular"):
+    with caplog.at_level(logging.WARNING, logger="trainers.csv_table"):
         splits = load_splits(data_cfg(iris, impute="drop_rows"))
     assert len(splits.x_train) + len(splits.x_val) + len(splits.x_test) == complete < 150
     assert f"{150 - complete} row(s) with a missing feature cell dropped (data.impute=drop_rows)" in caplog.text
@@ -175,7 +175,7 @@ def test_a_missing_label_is_dropped_with_a_count_never_a_class(tmp_path, caplog)
         for number, row in enumerate(rows):
             writer.writerow([row[name] for name in IRIS_COLUMNS] + [["", "NA"][number % 2] if number % 25 == 3 else
                                                                      row["species"]])
-    with caplog.at_level(logging.INFO, logger="trainers.tabular"):
+    with caplog.at_level(logging.INFO, logger="trainers.csv_table"):
         splits = load_splits(data_cfg(table))
     assert len(splits.x_train) + len(splits.x_val) + len(splits.x_test) == 144
     assert "6 row(s) with a missing 'species' dropped (data.missing_target=drop), lines 5, 30, 55, 80, 105, 130" \
@@ -249,7 +249,7 @@ def test_a_semicolon_file_is_detected(tmp_path, caplog):
         writer = csv.writer(file, delimiter=";")
         writer.writerow([f"m{index}" for index in range(13)] + ["cultivar"])
         writer.writerows(lines)
-    with caplog.at_level(logging.INFO, logger="trainers.tabular"):
+    with caplog.at_level(logging.INFO, logger="trainers.csv_table"):
         splits = load_splits(data_cfg(wine, target="cultivar"))
     assert splits.x_train.shape[1] == 13 and "178 rows (delimiter ';')" in caplog.text
     # Read with the wrong delimiter the file is one column: the message says which delimiter would split it.
