@@ -21,7 +21,8 @@ from typing import Iterable, Iterator
 
 import yaml
 
-from cluster.definitions.cluster_config import MARKET_TYPE_LABEL, ClusterConfigError
+from cluster.definitions.cluster_config import ClusterConfigError
+from cluster.definitions.gcp_spot import MARKET_TYPE_LABEL
 
 GPU_RESOURCE = "nvidia.com/gpu"
 # GKE labels the nodes of a spot node pool with it; the README's spot pools are tainted with it too.

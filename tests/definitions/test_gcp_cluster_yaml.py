@@ -13,10 +13,10 @@ from cluster.definitions.cluster_config import (
     ClusterConfigError,
     check_gcp_cluster_config,
     load_cluster_config,
-    machine_gpus,
     main,
     prepare_and_validate,
 )
+from cluster.definitions.gcp_vms import machine_gpus
 from tests.definitions.autoscaler import trial_demand, v1_starts, v2_starts
 from tests.definitions.shipped import GCP_CLUSTER, assert_ray_image_matches_project
 
