@@ -59,10 +59,15 @@ class StagedState:
     step: int = 0  # saved within epoch `epoch + 1`, after this many of its steps
 
     def describe(self) -> str:
-        return f"step {self.step} of epoch {self.epoch + 1}" if self.step else f"epoch {self.epoch}"
+        return describe_position(self.epoch, self.step)
 
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def describe_position(epoch: int, step: int = 0) -> str:
+    """A state's place in training, as logs name it: "epoch 3", or "step 40 of epoch 4" within an epoch."""
+    return f"step {step} of epoch {epoch + 1}" if step else f"epoch {epoch}"
 
 
 def stage_state(job_dir: Path) -> Optional[StagedState]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 from cluster.results import layout
-from cluster.results.trial_state import STAGING, StagedState, stage_state, upload_state
+from cluster.results.trial_state import STAGING, StagedState, describe_position, stage_state, upload_state
 from cluster.results.upload_transfers import BestCheckpoint, TrialTransfers, UploadReport
 from cluster.store.base import Store
 from cluster.store.errors import StorageError
@@ -65,6 +65,7 @@ class TrialUploader:
         self.sweep_id = sweep_id
         self._pending_state: Optional[StagedState] = None
         self._state_signature: Optional[tuple] = None  # progress.json of the last state staged
+        self._newest_state: Optional[StagedState] = None  # the last state staged (its folder may be gone)
         self.state_record: Optional[dict] = None  # the trial's state pointer after the last state upload
         self._staging = Path(tempfile.mkdtemp(prefix="raylaunch-upload-"))
         self._transfers = TrialTransfers(self.store, self.sweep, self.trial, self.job_dir, metric, mode,
@@ -99,6 +100,7 @@ class TrialUploader:
             staged = stage_state(self.job_dir)
             if staged is not None:
                 self._state_signature = staged.signature
+                self._newest_state = staged
                 self._queue.put(("state", staged))
 
     def close(self, timeout: float = 600.0) -> UploadReport:
@@ -111,8 +113,8 @@ class TrialUploader:
         trial_uri = self._transfers.trial_uri
         if self._thread.is_alive():
             self.report.finished = False
-            log.error("Uploads to %s did not finish within %.0f s; what is not uploaded stays in %s.",
-                      trial_uri, timeout, self.job_dir)
+            log.error("Uploads to %s did not finish within %.0f s; %swhat is not uploaded stays in %s.",
+                      trial_uri, timeout, self._state_left_behind(), self.job_dir)
         elif self.report.unsynced:
             log.error("Uploads to %s incomplete, not in the store: %s", trial_uri, "; ".join(self.report.unsynced))
         elif self.report.failures:
@@ -120,6 +122,19 @@ class TrialUploader:
         else:
             log.info("Uploaded to %s: %s", trial_uri, self.report.summary())
         return self.report
+
+    def _state_left_behind(self) -> str:
+        """Words for close() when it gives up: the newest resumable state staged and not in the store, if any
+        (a retry elsewhere resumes from the store's, so the user must know how far back that is)."""
+        newest, stored = self._newest_state, self.state_record
+        if newest is None:
+            return ""
+        stored_position = (int(stored.get("epoch", 0)), int(stored.get("step", 0))) if stored else None
+        if stored_position is not None and stored_position >= (newest.epoch, newest.step):
+            return ""
+        held = (f"the store's is that of {describe_position(*stored_position)}" if stored_position
+                else "none of this run's is in the store")
+        return f"the resumable state of {newest.describe()} is NOT uploaded ({held}); "
 
     # ------------------------------------------------------------ worker thread
     def _run(self) -> None:
