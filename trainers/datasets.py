@@ -14,6 +14,7 @@ from .schema import ConfigError
 from .splits import SPLIT_SEED, Splits, Streams
 from .splits import holdout as _holdout
 from .text import load_imdb_text, load_text_folder
+from .tfrecord import load_tfrecord
 from .timeseries import load_timeseries
 
 
@@ -167,6 +168,8 @@ STREAM_LOADERS: dict[str, Callable[..., Streams]] = {
     "image_folder": load_image_folder,
     # Windows are cut from the series as they are read: they overlap, so as arrays they would repeat each row.
     "timeseries": load_timeseries,
+    # TFRecord files, parsed with the declared feature spec as they are read.
+    "tfrecord": load_tfrecord,
 }
 
 DATASET_NAMES = tuple(sorted({*UNSPLIT_LOADERS, *SPLIT_LOADERS, *STREAM_LOADERS}))

@@ -22,6 +22,7 @@ concept per module:
     job           JobConfig (the whole job), Precision, Mode, `resolve_mode`, `planned_epochs`
     registration  `register_schemas`: the schemas in Hydra's ConfigStore, and the `raylaunch_mode` resolver
     validation    `validate`, `validate_job`: the rules between fields
+    tfrecord_spec data=tfrecord's feature spec and file globs (`check_tfrecord`, `matching` a glob)
     composition   `composition_error_message`: values OmegaConf refused while Hydra composed the config
 """
 
@@ -71,6 +72,9 @@ from .config.optimizer import AdamConfig, AdamWConfig, OptimizerConfig, Optimize
 from .config.registration import register_schemas
 from .config.resources import DistributionConfig, ResourcesConfig
 from .config.storage import StorageConfig
+from .config.tfrecord_spec import GLOB_FIELDS as TFRECORD_GLOB_FIELDS
+from .config.tfrecord_spec import check_tfrecord
+from .config.tfrecord_spec import matching as glob_matching
 from .config.trainer import (
     CallbacksConfig,
     CheckpointConfig,
@@ -110,4 +114,6 @@ __all__ = [
     # registration, validation, composition
     "register_schemas", "validate", "validate_job", "check_season", "DATA_FILES", "EXPORTER_MODULES",
     "composition_error_message",
+    # data=tfrecord
+    "check_tfrecord", "glob_matching", "TFRECORD_GLOB_FIELDS",
 ]

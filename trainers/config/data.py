@@ -157,6 +157,13 @@ class DataConfig:
     # A long-format file holding several series (one row per series and time): the column naming each row's
     # series. Windows never cross series; each series is split in time order on its own.
     series_id: Optional[str] = None
+    # data=tfrecord only (trainers/config/tfrecord_spec.py): globs of TFRecord files relative to data.path (val/test
+    # null: whole training files held out), the features each record holds and the model reads, and its label.
+    files: str = "*.tfrecord*"
+    val_files: Optional[str] = None
+    test_files: Optional[str] = None
+    features: Any = None
+    label: Any = None
 
 
 # data=csv's own settings and their defaults: another data set refuses a value other than the default.

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from .data import CSV_ONLY, TIMESERIES_ONLY, seasonal_lag
 from .fields import ConfigError, check_fields, refuse
 from .model import MODEL_INPUTS, Backbone
+from .tfrecord_spec import check_tfrecord
 
 
 def validate(cfg: DictConfig) -> None:
@@ -20,6 +21,7 @@ def validate(cfg: DictConfig) -> None:
     between fields. Cheap: no TensorFlow."""
     check_fields(cfg)
     data, model = cfg.data, cfg.model
+    check_tfrecord(data)  # first: a feature spec decides data=tfrecord's input_kind
     if data.input_kind not in MODEL_INPUTS[model.name]:
         serving = sorted(name for name, kinds in MODEL_INPUTS.items() if data.input_kind in kinds)
         raise ConfigError(
@@ -54,6 +56,7 @@ DATA_FILES = {
                    "data.path=jena_climate_2009_2016.csv"),
     "image_folder": ("a folder with one sub-folder of files per class", "data.path=./photos"),
     "text_folder": ("a folder with one sub-folder of files per class", "data.path=./reviews"),
+    "tfrecord": ("a folder holding the TFRecord files data.files matches", "data.path=./records"),
 }
 
 
