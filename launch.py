@@ -28,6 +28,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Optional
 
 # Keep TensorFlow's C++ start-up chatter out of the console unless the user asks for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -174,6 +175,38 @@ def restore_hydra_error_reports() -> None:
         _full_error_set_here = False
 
 
+def _start_uploads(cfg: DictConfig, hydra_cfg) -> Optional[JobUploads]:
+    """The job's uploads to its store (None without one). Before any training: a bad storage.uri, missing bucket or
+    credentials fail here in seconds. With a store, the job folder first gets this job's newest resumable state
+    (its own or the store's)."""
+    trial = current_trial()
+    # A trial of population-based training may start from another trial's state, put in this job's folder by the
+    # sweep: it must not be replaced by this trial's own older state from the store.
+    inherited = trial.inherited if trial else None
+    return JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode),
+                            resume=cfg.trainer.resume and not inherited, sweep_id=trial.sweep_id if trial else None)
+
+
+class JobReports:
+    """What the trainer calls as it goes: each epoch's end goes to the uploads, then to the sweep."""
+
+    def __init__(self, uploads: Optional[JobUploads], output_dir: Path, last_epoch: int):
+        self.uploads, self.output_dir, self.last_epoch = uploads, output_dir, last_epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict, state_dir: str) -> None:
+        # The uploads first (they only queue work), then the sweep (a no-op outside one): a scheduler may stop the
+        # trial at this report, and the job's last uploads then include this epoch. `state`: what this job
+        # resumes from (population-based training hands it to the trials that exploit this one).
+        if self.uploads is not None:
+            self.uploads.on_epoch_end(epoch, logs, state_dir)
+        state = [state_dir] + [str(path) for path in [self.output_dir / BEST_CHECKPOINT] if path.is_file()]
+        report_epoch(epoch, logs, last=epoch >= self.last_epoch, state=state)
+
+    def on_state_saved(self, state_dir: str) -> None:  # within an epoch: uploaded like an epoch's state
+        if self.uploads is not None:
+            self.uploads.on_state_saved(state_dir)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
     restore_hydra_error_reports()  # the config is composed: from here on Hydra reports errors itself
@@ -184,43 +217,23 @@ def main(cfg: DictConfig) -> dict:
     try:
         rehearse_gpus_on_cpu(cfg)
         validate_job(cfg)
-        # Before any training: a bad storage.uri, missing bucket or credentials fail here in seconds. With a
-        # store, the job folder first gets this job's newest resumable state (its own or the store's).
-        trial = current_trial()
-        # A trial of population-based training may start from another trial's state, put in this job's folder
-        # by the sweep: it must not be replaced by this trial's own older state from the store.
-        inherited = trial.inherited if trial else None
-        uploads = JobUploads.start(cfg.get("storage"), hydra_cfg, cfg.metric, resolve_mode(cfg.metric, cfg.mode),
-                                   resume=cfg.trainer.resume and not inherited,
-                                   sweep_id=trial.sweep_id if trial else None)
+        uploads = _start_uploads(cfg, hydra_cfg)
         if hydra_cfg.mode == RunMode.RUN:  # once every check passed; a sweep prints one line for all its trials
             print(watch_line(output_dir), flush=True)
             hide_tensorflow_startup_lines()  # a trial's log keeps them
         resumed = newest_usable_state(Path(output_dir)) if cfg.trainer.resume else None
         if resumed is not None and any(resumed.position):
             print(f"[raylaunch] resuming from {resumed.folder} ({resumed.progress.describe_position()})", flush=True)
-        last_epoch = planned_epochs(cfg)
+        reports = JobReports(uploads, Path(output_dir), planned_epochs(cfg))
         # Inputs named by a bucket URI: this node's copy (downloaded once per node, shared by its trials). The
         # trainers get the local paths; resolved_config.yaml keeps the URIs.
         local_cfg = local_inputs(cfg)
-
-        def on_epoch_end(epoch: int, logs: dict, state_dir: str) -> None:
-            # The uploads first (they only queue work), then the sweep (a no-op outside one): a scheduler may
-            # stop the trial at this report, and the job's last uploads then include this epoch. `state`: what
-            # this job resumes from (population-based training hands it to the trials that exploit this one).
-            if uploads is not None:
-                uploads.on_epoch_end(epoch, logs, state_dir)
-            state = [state_dir] + [str(path) for path in [Path(output_dir) / BEST_CHECKPOINT] if path.is_file()]
-            report_epoch(epoch, logs, last=epoch >= last_epoch, state=state)
-
-        def on_state_saved(state_dir: str) -> None:  # within an epoch: uploaded like an epoch's state
-            if uploads is not None:
-                uploads.on_state_saved(state_dir)
         from trainers.job import train  # TensorFlow loads here, after the cheap checks above
 
         # The overrides (what the user set or swept) become HParams in TensorBoard.
-        metrics = train(local_cfg, output_dir, on_epoch_end=on_epoch_end, overrides=list(hydra_cfg.overrides.task),
-                        recorded_config=cfg, on_state_saved=on_state_saved)
+        metrics = train(local_cfg, output_dir, on_epoch_end=reports.on_epoch_end,
+                        overrides=list(hydra_cfg.overrides.task), recorded_config=cfg,
+                        on_state_saved=reports.on_state_saved)
     except ConfigError as error:
         print(f"Config error: {error}", file=sys.stderr)
         sys.exit(2)
