@@ -7,6 +7,7 @@ Ports for test servers: tests/ports.py. A missing root, browser or npm: tests/ca
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -21,19 +22,28 @@ from tests.gcs_emulator import FakeGCS
 # environment. Removed when this file is imported (nothing imported above reads them; pytest loads it before
 # collecting any test module) and again at each session's start; restored when the session ends. A test that
 # wants one sets it itself (monkeypatch.setenv, env=); subprocesses inherit, or are given a copy of, the
-# cleaned os.environ. CI is kept: tests/capabilities.py reads it.
+# cleaned os.environ, which holds the session's own Ray token (RAY_TEST_TOKEN). CI is kept: tests/capabilities.py
+# reads it.
 DEVELOPER_ENVIRONMENT = (
     "RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE",
     "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCE_METADATA_DETECT_RETRIES",
     "HYDRA_FULL_ERROR",
 )
 _set_aside: dict[str, str] = {}
+# The one Ray token of every Ray the tests start or reach, embedded (in pytest's process or a subprocess) or a
+# test cluster (tests/launcher/conftest.py), in RAY_AUTH_TOKEN, which Ray reads before RAY_AUTH_TOKEN_PATH and
+# ~/.ray/auth_token. Without it a local ray.init() (Ray 2.60 turns token mode on for a new local Ray) writes a
+# token to the user's ~/.ray/auth_token, and a process keeps the first token it loads for its whole life: after
+# test_hydra_launcher_suites' in-process Ray, pytest's own Jobs client sent that token to the test clusters,
+# which refused it (403) whatever RAY_AUTH_TOKEN a later test set.
+RAY_TEST_TOKEN = secrets.token_hex(32)
 
 
 def _isolate_environment() -> None:
     for name in DEVELOPER_ENVIRONMENT:
-        if name in os.environ:
+        if name in os.environ and not (name == "RAY_AUTH_TOKEN" and os.environ[name] == RAY_TEST_TOKEN):
             _set_aside.setdefault(name, os.environ.pop(name))
+    os.environ["RAY_AUTH_TOKEN"] = RAY_TEST_TOKEN
 
 
 _isolate_environment()

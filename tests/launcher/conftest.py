@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shlex
 import shutil
 import signal
@@ -21,14 +20,14 @@ import pytest
 
 from tests import ports
 from tests.capabilities import require_programs, require_root
-from tests.conftest import LAUNCH, PROJECT_ROOT, wait_for  # noqa: F401 (shared with the sweep tests)
+from tests.conftest import LAUNCH, PROJECT_ROOT, RAY_TEST_TOKEN, wait_for  # noqa: F401 (shared with the sweep tests)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 TEST_CONF = Path(__file__).with_name("conf")
 # Ray 2.60 with token authentication: every process (nodes, drivers) needs these to join a cluster here.
-# The token is this test session's own (Ray reads RAY_AUTH_TOKEN first): a fresh machine has no
-# ~/.ray/auth_token, and the tests must not create or read the user's.
-RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+# The token is this test session's own, the one every Ray of the session uses (tests/conftest.py; Ray reads
+# RAY_AUTH_TOKEN first): a fresh machine has no ~/.ray/auth_token, and the tests must not create or read the user's.
+RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": RAY_TEST_TOKEN,
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 # Small and quick jobs: a sweep's cost here is mostly TensorFlow starting in each trial.
 QUICK = ["data.max_train_samples=200", "trainer.epochs=2", "storage.uri=null", "trainer.verbose=2"]

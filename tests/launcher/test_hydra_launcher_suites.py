@@ -15,12 +15,15 @@ from hydra_plugins.ray_tune_launcher.ray_tune_launcher import RayTuneLauncher
 @pytest.fixture(scope="module", autouse=True)
 def one_local_ray():
     """The in-process suite's sweeps attach to one local Ray (the launcher leaves a Ray it did not start
-    running) instead of starting their own each, which is most of their time."""
+    running) instead of starting their own each, which is most of their time. A new local Ray sets
+    RAY_AUTH_MODE=token in this process's environment: it is taken back after, for the tests that follow."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as environment:
+        environment.delenv("RAY_AUTH_MODE", raising=False)  # recorded, so that it is restored
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        yield
+        ray.shutdown()
 
 
 def test_discovery() -> None:

@@ -60,6 +60,24 @@ def driver_knows_jobs(cloud: CloudLikeCluster, prefix: str, sweep_name: str, job
     return found is not None and len(found[0].decode().splitlines()) >= jobs
 
 
+def spec_stored(cloud: CloudLikeCluster, prefix: str, sweep_name: str) -> bool:
+    """The bucket's copy of the driver's state has the sweep's spec."""
+    return bool(stored_json(cloud, prefix, f"{sweep_name}/driver/sweep_spec.json"))
+
+
+def wait_for_job_0_done_and_job_1_at_epoch_2(cloud: CloudLikeCluster, prefix: str, sweep_name: str,
+                                            driver_state_stored, still_running=lambda: None) -> None:
+    """Until the bucket holds job 0's result, a state of job 1 after at least 2 epochs, and what
+    `driver_state_stored()` asks of the driver's state. `still_running()` fails the wait at once (its assertion)."""
+    def ready():
+        still_running()
+        return (stored_json(cloud, prefix, f"{sweep_name}/trials/0/metrics.json")
+                and stored_epoch(cloud, prefix, sweep_name, 1) >= 2 and driver_state_stored())
+
+    wait_for(ready, 600, f"{sweep_name}: job 0 to finish, job 1 to store 2 epochs and the driver's state to be stored",
+             interval=0.5)
+
+
 def sampled_lrs(board: dict) -> list[str]:
     return [re.search(r"\blr=(\S+)", row["overrides"]).group(1) for row in board["trials"]]
 
@@ -82,10 +100,8 @@ def test_a_killed_driver_whose_folder_is_gone_is_resumed_from_the_bucket_in_anot
     try:
         driver = start_sweep(args, sweep_dir, address=cloud.cluster.address)
         try:
-            wait_for(lambda: (stored_json(cloud, prefix, f"{name}/trials/0/metrics.json")
-                              and stored_epoch(cloud, prefix, name, 1) >= 2
-                              and driver_knows_jobs(cloud, prefix, name, 2)),
-                     600, "job 0 to finish, job 1 to store 2 epochs and the driver's copy to know both", interval=0.5)
+            wait_for_job_0_done_and_job_1_at_epoch_2(cloud, prefix, name,
+                                                     lambda: driver_knows_jobs(cloud, prefix, name, 2))
         finally:
             kill_process_group(driver)
         first_result = stored_json(cloud, prefix, f"{name}/trials/0/metrics.json")
@@ -172,9 +188,6 @@ def job_logs(cloud: CloudLikeCluster, job_id: str) -> str:
     return JobSubmissionClient(cloud.cluster.jobs_address).get_job_logs(job_id)
 
 
-@pytest.mark.xfail(strict=False, reason="in a full slow-tier run (2026-12-05 15:45) `ray job submit` was refused "
-                   "with an invalid Ray auth token, which it is not when the file runs alone: another test's "
-                   "cluster token, to be looked into (issue 23 note)")
 def test_the_same_submitted_command_on_a_head_that_lost_its_disk_resumes_instead_of_being_refused(cloud, checkout,
                                                                                                  monkeypatch):
     """A RayJob's entrypoint runs the sweep's driver on the head, its folder on the head's disk. The head goes:
@@ -195,13 +208,11 @@ def test_the_same_submitted_command_on_a_head_that_lost_its_disk_resumes_instead
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
         job_id = re.search(r"Job '(\S+)' submitted successfully", submitted.stdout + submitted.stderr).group(1)
 
-        def progress():
-            running = job_status(cloud, job_id) in ("PENDING", "RUNNING")
-            assert running, job_logs(cloud, job_id)[-5000:]
-            return (stored_json(cloud, prefix, f"{name}/trials/0/metrics.json") and stored_epoch(cloud, prefix, name, 1)
-                    >= 2 and stored_json(cloud, prefix, f"{name}/driver/sweep_spec.json"))
+        def job_running():
+            assert job_status(cloud, job_id) in ("PENDING", "RUNNING"), job_logs(cloud, job_id)[-5000:]
 
-        wait_for(progress, 600, "job 0 to finish and job 1 to store 2 epochs", interval=0.5)
+        wait_for_job_0_done_and_job_1_at_epoch_2(cloud, prefix, name, lambda: spec_stored(cloud, prefix, name),
+                                                 still_running=job_running)
         drivers = job_processes(name)
         assert drivers, "the job's driver was not found"
         for process in drivers:  # the head node goes: its driver dies at once...
@@ -248,10 +259,7 @@ def test_a_sweep_whose_driver_machine_died_is_resumed_from_a_laptop_onto_the_clu
     try:
         driver = start_sweep(args, sweep_dir, address=cloud.cluster.address)
         try:
-            wait_for(lambda: (stored_json(cloud, prefix, f"{name}/trials/0/metrics.json")
-                              and stored_epoch(cloud, prefix, name, 1) >= 2
-                              and stored_json(cloud, prefix, f"{name}/driver/sweep_spec.json")),
-                     600, "job 0 to finish and job 1 to store 2 epochs", interval=0.5)
+            wait_for_job_0_done_and_job_1_at_epoch_2(cloud, prefix, name, lambda: spec_stored(cloud, prefix, name))
         finally:
             kill_process_group(driver)
         first_result = stored_json(cloud, prefix, f"{name}/trials/0/metrics.json")
