@@ -20,13 +20,15 @@ from cluster.results.data_cache import DataCache, Listing, RemoteFile
 from cluster.store import StorageError, parse_uri
 from cluster.store.uri import StorageURI
 from trainers.class_folders import IMAGE_EXTENSIONS, TEXT_EXTENSIONS
-from trainers.schema import ConfigError
+from trainers.schema import TFRECORD_GLOB_FIELDS, ConfigError, glob_matching
 from trainers.schema import validate_job as validate_trainer_job
 
 SCHEME = "gs://"
 # Data sets whose data.path is a folder of class sub-folders, and the files each class folder must hold.
 FOLDERS = {"image_folder": IMAGE_EXTENSIONS, "text_folder": TEXT_EXTENSIONS, "imdb_text": TEXT_EXTENSIONS}
 CSV_KINDS = ("csv", "timeseries")
+# data=tfrecord: data.path is a prefix, downloaded whole; data.files (and val_files, test_files) pick files in it.
+GLOBBED = ("tfrecord",)
 HEADER_BYTES = 1 << 16  # the header of a CSV is read from its first 64 KiB
 PUSH_HINT = "python launch.py push LOCAL_FOLDER_OR_FILE {uri}"
 
@@ -43,7 +45,7 @@ def bucket_inputs(cfg: DictConfig) -> list[tuple[str, str, bool]]:
     found = []
     data = cfg.get("data")
     if data is not None and is_bucket_uri(data.get("path")):
-        found.append(("data.path", data.path, data.name in FOLDERS))
+        found.append(("data.path", data.path, data.name in FOLDERS or data.name in GLOBBED))
     model = cfg.get("model")
     if model is not None and is_bucket_uri(model.get("weights")):
         found.append(("model.weights", model.weights, False))
@@ -61,6 +63,8 @@ def validate_job(cfg: DictConfig) -> None:
             _check_class_folders(listing, cfg.data)
         if key == "data.path" and cfg.data.name in CSV_KINDS:
             _check_csv_header(listing, cfg.data)
+        if key == "data.path" and cfg.data.name in GLOBBED:
+            _check_globs(listing, cfg.data)
 
 
 def local_inputs(cfg: DictConfig, cache: Optional[DataCache] = None) -> DictConfig:
@@ -98,7 +102,7 @@ def list_input(key: str, uri: str, is_folder: bool, fresh: bool = False) -> List
     below = [info for info in below if not info.key.endswith("/")]  # "folder" placeholder objects
     if is_folder:
         if not below:
-            raise ConfigError(_nothing_there(key, uri, "a folder with one sub-folder of files per class"))
+            raise ConfigError(_nothing_there(key, uri, "a folder (objects under this prefix)"))
         files = [_remote(info, info.key[len(name) + 1:] if name else info.key) for info in below]
     else:
         if not exact:
@@ -150,6 +154,20 @@ def _check_class_folders(listing: Listing, data) -> None:
                 raise ConfigError(f"Empty class folder {where}/{name}: {found}. Add examples of class {name!r} "
                                   f"(`{PUSH_HINT.format(uri=listing.uri)}`) or list the classes to use in "
                                   "data.class_names.")
+
+
+def _check_globs(listing: Listing, data) -> None:
+    """data=tfrecord: each of data.files, val_files, test_files matches objects under the prefix (as the trainers
+    match them against the node's copy)."""
+    relatives = [file.relative for file in listing.files]
+    for key in TFRECORD_GLOB_FIELDS:
+        pattern = data.get(key)
+        if pattern is not None and not glob_matching(relatives, pattern):
+            names = ", ".join(sorted(relatives)[:8]) + (f" and {len(relatives) - 8} more" if len(relatives) > 8 else "")
+            raise ConfigError(f"Invalid value for `data.{key}`: received {pattern!r}, which matches no object under "
+                              f"{listing.uri}. Allowed: a glob relative to data.path matching TFRecord files; the "
+                              f"prefix holds {names}. Fix the glob, or upload the files: "
+                              f"`{PUSH_HINT.format(uri=listing.uri)}`.")
 
 
 def _check_csv_header(listing: Listing, data) -> None:
