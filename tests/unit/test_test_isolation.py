@@ -21,18 +21,22 @@ INNER_TESTS = '''
 import json, os, subprocess, sys
 
 from tests.capabilities import require_programs
-from tests.conftest import DEVELOPER_ENVIRONMENT
+from tests.conftest import DEVELOPER_ENVIRONMENT, RAY_TEST_TOKEN
+
+# All the session sets: its own Ray token, which every Ray of the session uses.
+SESSION_OWN = {"RAY_AUTH_TOKEN": RAY_TEST_TOKEN}
 
 
 def test_the_developer_environment_is_set_aside():
-    assert [name for name in DEVELOPER_ENVIRONMENT if name in os.environ] == []
+    assert {name: os.environ[name] for name in DEVELOPER_ENVIRONMENT if name in os.environ} == SESSION_OWN
 
 
 def test_a_subprocess_gets_the_cleaned_environment():
-    code = "import json, os, sys; print(json.dumps([name for name in sys.argv[1:] if name in os.environ]))"
+    code = ("import json, os, sys; print(json.dumps({name: os.environ[name] for name in sys.argv[1:] "
+            "if name in os.environ}))")
     seen = subprocess.run([sys.executable, "-c", code, *DEVELOPER_ENVIRONMENT], capture_output=True, text=True,
                           check=True, timeout=60)
-    assert json.loads(seen.stdout) == []
+    assert json.loads(seen.stdout) == SESSION_OWN
 
 
 def test_needs_a_browser():
