@@ -219,3 +219,37 @@ def test_a_bad_spec_is_refused_by_launch_before_tensorflow(digits, tensorflow_un
     result = run_launch("data=tfrecord", f"data.path={digits}", "data.input_kind=tabular", DIGIT_IMAGES, DIGIT_LABELS,
                         NO_UPLOADS, env=tensorflow_unimportable)
     assert "Invalid value for `data.input_kind`: received 'tabular'. Allowed: image" in result.stderr
+
+
+@pytest.mark.parametrize("values,expected", [
+    (dict(features={}), "`data.features`: received {}"),
+    (dict(features={"image": {"kind": "image", "size": [8]}}), "`data.features.image.size`: received [8]"),
+    (dict(features={"image": {"kind": "image", "channels": 2}}), "`data.features.image.channels`: received 2"),
+    (dict(features={"image": {"kind": "image", "shape": [8]}}), "`data.features.image.shape`: received [8]"),
+    (dict(features={"image": {"kind": "image"}, "index": {"kind": "float"}}), "one image feature alone ('image')"),
+    (dict(label={"name": "label", "kind": "int"}), "`data.label.num_classes`: received None"),
+    (dict(label={"name": "label", "kind": "float"}), "`data.label.kind`: received 'float'. Allowed: int with "
+                                                     "data.task=multiclass"),
+    (dict(label={"name": "image", "kind": "int", "num_classes": 10}), "`data.label.name`: received 'image'"),
+    (dict(task="binary", label={"name": "label", "kind": "int", "num_classes": 10}),
+     "`data.label.num_classes`: received 10. Allowed: 2 or null with data.task=binary"),
+    (dict(files="/abs/*.tfrecord"), "`data.files`: received '/abs/*.tfrecord'. Allowed: a glob relative to data.path"),
+    (dict(name="digits", input_kind="image"), "`data.files`: received 'digits-train*'. Allowed: '*.tfrecord*' with "
+                                              "data=digits: only data=tfrecord reads it"),
+])
+def test_a_spec_tfrecord_cannot_read_is_refused_without_tensorflow(tmp_path, values, expected):
+    from trainers.schema import check_tfrecord
+
+    with pytest.raises(ConfigError) as error:
+        check_tfrecord(tfrecord_cfg(tmp_path, **values))
+    assert expected in str(error.value)
+
+
+def test_globs_match_one_folder_per_part_and_double_stars_span_folders():
+    from trainers.schema import glob_matching
+
+    names = ["train-0.tfrecord", "test-0.tfrecord", "more/train-1.tfrecord", "more/deeper/train-2.tfrecord"]
+    assert glob_matching(names, "train-*") == ["train-0.tfrecord"]
+    assert glob_matching(names, "*/train-*") == ["more/train-1.tfrecord"]
+    assert glob_matching(names, "**/train-*") == ["more/deeper/train-2.tfrecord", "more/train-1.tfrecord",
+                                                  "train-0.tfrecord"]
