@@ -18,13 +18,14 @@ is a new entry and is fetched again):
   4. Before a download, entries not in use are evicted, least recently used first, until the new one fits under
      the size limit (RAYLAUNCH_DATA_CACHE_LIMIT, e.g. 50G; default half of the cache's filesystem).
 
+The transfer itself (parallel, verified, the errors it ends with): cluster/results/data_transfer.py.
+
 Where: RAYLAUNCH_DATA_CACHE, else `raylaunch-data-cache` under this node's Ray temp dir (inside a trial), else
 under the system's temporary folder. `downloads.jsonl` there has one line per download or repair.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import hashlib
 import json
@@ -40,10 +41,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-import google_crc32c
-
-from cluster.store import IntegrityError, StorageError
-from cluster.store.base import checksum_file
+from cluster.results.data_transfer import download_files, human, intact, pooled_client
+from cluster.store import StorageError
 
 CACHE_ENV = "RAYLAUNCH_DATA_CACHE"
 LIMIT_ENV = "RAYLAUNCH_DATA_CACHE_LIMIT"
@@ -52,7 +51,6 @@ MANIFEST = "manifest.json"
 FILES = "files"
 USED = "used"  # its modification time: when the entry was last fetched
 DOWNLOADS_LOG = "downloads.jsonl"
-PROGRESS_EVERY = 5.0  # seconds between progress lines
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 # Lock files of the entries this process uses, open until it ends (their shared locks keep the entries).
@@ -106,14 +104,6 @@ def node_cache_root() -> Path:
     if ray is not None and ray.is_initialized():
         return Path(ray.get_runtime_context().get_temp_dir()) / FOLDER_NAME
     return Path(tempfile.gettempdir()) / f"{FOLDER_NAME}-{os.getuid()}"
-
-
-def human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 class DataCache:
@@ -191,7 +181,7 @@ class DataCache:
         self._record("download", listing, len(listing.files), listing.size, seconds)
 
     def _repair(self, listing: Listing, entry: Path) -> None:
-        damaged = [file for file in listing.files if not _intact(entry / FILES / file.relative, file)]
+        damaged = [file for file in listing.files if not intact(entry / FILES / file.relative, file)]
         if not damaged:
             return
         self.log(f"{len(damaged)} cached file(s) of {listing.uri} damaged ({damaged[0].relative}...): fetching again")
@@ -207,33 +197,9 @@ class DataCache:
 
     def _transfer(self, listing: Listing, files: list[RemoteFile], folder: Path) -> None:
         """Download `files` under `folder` in parallel, each its listed generation, each verified."""
-        from google.cloud.storage import transfer_manager
-        from google.cloud.storage.retry import DEFAULT_RETRY
-
         if self._client is None:
             self._client = pooled_client(self.workers)
-        bucket = self._client.bucket(listing.bucket)
-        for file in files:
-            (folder / file.relative).parent.mkdir(parents=True, exist_ok=True)
-        done_files, done_bytes, last = 0, 0, time.monotonic()
-        batch = max(4 * self.workers, 64)
-        for start in range(0, len(files), batch):
-            part = files[start:start + batch]
-            pairs = [(bucket.blob(file.name, generation=file.generation), str(folder / file.relative)) for file in part]
-            results = transfer_manager.download_many(
-                pairs, download_kwargs={"checksum": "crc32c", "timeout": 120, "retry": DEFAULT_RETRY},
-                worker_type=transfer_manager.THREAD, max_workers=self.workers)
-            for file, result in zip(part, results):
-                if isinstance(result, Exception):
-                    raise _download_error(listing, file, result)
-                if not _intact(folder / file.relative, file):
-                    raise IntegrityError(f"Downloading {listing.uri}: gs://{listing.bucket}/{file.name} does not "
-                                         "match its checksum after the download. Run the job again.")
-            done_files += len(part)
-            done_bytes += sum(file.size for file in part)
-            if time.monotonic() - last >= PROGRESS_EVERY and done_files < len(files):
-                last = time.monotonic()
-                self.log(f"{listing.uri}: {done_files}/{len(files)} files, {human(done_bytes)}")
+        download_files(self._client, listing, files, folder, self.workers, self.log)
 
     def _record(self, event: str, listing: Listing, files: int, size: int, seconds: float) -> None:
         line = {"event": event, "uri": listing.uri, "entry": listing.key, "files": files, "bytes": size,
@@ -277,52 +243,3 @@ class DataCache:
             if total > self.limit:
                 self.log(f"the cache holds {human(total)} with this download, over its limit {human(self.limit)} "
                          f"({LIMIT_ENV}): the entries left are in use")
-
-
-def pooled_client(workers: int):
-    """A storage client whose HTTP session keeps a connection per parallel transfer (requests keeps 10)."""
-    from requests.adapters import HTTPAdapter
-
-    from cluster.private_apis import storage_http_session
-    from cluster.store.gcs import make_client
-
-    client = make_client()
-    session = storage_http_session(client)
-    if session is not None and hasattr(session, "mount"):
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, workers))
-        for scheme in ("https://", "http://"):
-            session.mount(scheme, adapter)
-    return client
-
-
-def _intact(path: Path, file: RemoteFile) -> bool:
-    """The file has the object's size and crc32c (its md5 when it has no crc32c). crc32c alone when it can: every
-    job on the node checks its copy this way, and md5 would take most of the time."""
-    try:
-        if path.stat().st_size != file.size:
-            return False
-        if not file.crc32c:
-            return file.md5 is None or checksum_file(path).md5 == file.md5
-        crc = google_crc32c.Checksum()
-        with open(path, "rb") as source:
-            while block := source.read(1 << 20):
-                crc.update(block)
-    except OSError:
-        return False
-    return base64.b64encode(crc.digest()).decode() == file.crc32c
-
-
-def _download_error(listing: Listing, file: RemoteFile, error: Exception) -> StorageError:
-    from google.api_core import exceptions as api
-
-    where = f"gs://{listing.bucket}/{file.name}"
-    if isinstance(error, api.NotFound):
-        return StorageError(f"Downloading {listing.uri}: {where} (generation {file.generation}) is gone: it changed "
-                            "or was deleted while the job started. Run the job again.")
-    if isinstance(error, (api.Forbidden, api.Unauthorized)):
-        from cluster.store.gcs import CREDENTIALS_HELP
-
-        return StorageError(f"Downloading {where}: permission denied. {CREDENTIALS_HELP}")
-    if type(error).__name__ == "DataCorruption":
-        return IntegrityError(f"Downloading {where}: checksum mismatch, the bytes are corrupt. Run the job again.")
-    return StorageError(f"Downloading {where} failed after retries: {type(error).__name__}: {str(error)[:300]}")

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from cluster.results.data_cache import human, pooled_client
+from cluster.results.data_transfer import human, pooled_client
 from cluster.store import StorageError, parse_uri
 from cluster.store.base import checksum_file
 from cluster.store.uri import StorageURI
