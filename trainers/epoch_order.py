@@ -21,6 +21,8 @@ import math
 
 import tensorflow as tf
 
+from .sharding import AutoShardPolicy, with_policy
+
 # tf.data refuses a tensor seed when the graph's seed is 0: the order's functions set a graph seed of
 # their own (1 + the job's seed), the epoch's number is the op's.
 _MAX_SEED = 2**31 - 1
@@ -67,4 +69,6 @@ class TrainingOrder:
 
 
 def _sized(batches: tf.data.Dataset, count: int) -> tf.data.Dataset:
-    return batches.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
+    # DATA: the flat_map hides the examples' source from tf.data's auto-shard rewrite (trainers/sharding.py).
+    sized = batches.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
+    return with_policy(sized, AutoShardPolicy.DATA)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from .datasets import Splits, Streams, num_outputs
 from .epoch_order import TrainingOrder
+from .sharding import by_examples
 
 
 @dataclass
@@ -92,7 +93,7 @@ def _batched(dataset: tf.data.Dataset, size: int, batch_size: int, cache: bool, 
         dataset = dataset.cache()
     if shuffle_buffer:
         dataset = dataset.shuffle(min(shuffle_buffer, size), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return by_examples(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def _adapted_to_training_split(data_cfg, splits: Splits) -> dict:
