@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from .epoch_order import TrainingOrder
+from .input_wait import InputWaitClock
 from .job_files import BEST_CHECKPOINT, TENSORBOARD, Progress, Stage, write_state
 from .preemption import Preempted, stop_requested
 
@@ -27,36 +28,59 @@ log = logging.getLogger("trainers.job")
 
 
 class ThroughputLogger(keras.callbacks.Callback):
-    """Adds `samples_per_second` (training part of the epoch only) and `learning_rate` to the logs,
-    so TensorBoard and every later callback see them."""
+    """Adds `samples_per_second` (training part of the epoch only), `input_wait_fraction` (the part of that time
+    spent waiting for the next training batch, when given the clock that times the batches:
+    trainers/input_wait.py) and `learning_rate` to the logs, so TensorBoard and every later callback see them."""
 
-    def __init__(self, num_train_examples: int):
+    def __init__(self, num_train_examples: int, input_wait: Optional[InputWaitClock] = None):
         super().__init__()
         self.num_train_examples = num_train_examples
+        self.input_wait = input_wait
         self._epoch_start = 0.0
+        self._wait_start = 0.0
         self._train_seconds: Optional[float] = None
+        self._wait_seconds: Optional[float] = None
         self.epoch_rates: list[float] = []
+        # Per epoch: (seconds waiting for input, seconds of training), for the job's figure.
+        self.epoch_waits: list[tuple[float, float]] = []
+
+    def _waited(self) -> float:
+        return self.input_wait.seconds() - self._wait_start if self.input_wait is not None else 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._train_seconds = None
+        self._train_seconds = self._wait_seconds = None
+        self._wait_start = self.input_wait.seconds() if self.input_wait is not None else 0.0
         self._epoch_start = time.perf_counter()
 
     def on_test_begin(self, logs=None):
         if self._train_seconds is None:  # validation inside fit starts: training part is over
             self._train_seconds = time.perf_counter() - self._epoch_start
+            self._wait_seconds = self._waited()
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = self._train_seconds or (time.perf_counter() - self._epoch_start)
+        waited = self._waited() if self._wait_seconds is None else self._wait_seconds
         rate = self.num_train_examples / seconds
         self.epoch_rates.append(rate)
+        if self.input_wait is not None:
+            self.epoch_waits.append((waited, seconds))
         if logs is not None:
             logs["samples_per_second"] = rate
+            if self.input_wait is not None:
+                logs["input_wait_fraction"] = waited / seconds
             logs.setdefault("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
     def steady_rate(self) -> float:
         """Mean rate after the first epoch, which pays for tracing the graph."""
         rates = self.epoch_rates[1:] or self.epoch_rates
         return sum(rates) / len(rates) if rates else 0.0
+
+    def steady_input_wait(self) -> Optional[float]:
+        """Seconds waiting for input over seconds of training, summed over the epochs after the first (which
+        pays for tracing, and fills the cache); None when the batches were not timed."""
+        waits = self.epoch_waits[1:] or self.epoch_waits
+        seconds = sum(total for _, total in waits)
+        return sum(waited for waited, _ in waits) / seconds if seconds else None
 
 
 class BestTracker:

@@ -36,6 +36,9 @@ def job_metrics(
         "stopped_early": stopped_early,
         "wall_time_s": time.perf_counter() - started,
         "train_samples_per_second": fitting.throughput.steady_rate(),
+        # Seconds training waited for its next batch over seconds of training, after the first epoch as the rate
+        # (each epoch's is in the history): near 0 when the input keeps up, near 1 when the model starves.
+        "input_wait_fraction": fitting.throughput.steady_input_wait(),
         "replicas": job.replicas,
         "precision": job.policy,
         "global_batch_size": job.global_batch_size,
@@ -62,9 +65,12 @@ def job_metrics(
 
 def summary(metrics: dict) -> dict:
     """What the job is judged on, flat, for a sweep's leaderboard beside its metric: the best model's test
-    metrics and, for a forecast, the naive (and seasonal-naive) forecast's test MAE and whether the model beats
-    it; with several targets, the same per target (`<target>/test_mae`, `<target>/beats_naive`, ...)."""
+    metrics, the fraction of training time spent waiting for input (an input-bound trial stands out) and, for a
+    forecast, the naive (and seasonal-naive) forecast's test MAE and whether the model beats it; with several
+    targets, the same per target (`<target>/test_mae`, `<target>/beats_naive`, ...)."""
     columns = {f"test_{name}": value for name, value in metrics["test"].items()}
+    if metrics.get("input_wait_fraction") is not None:
+        columns["input_wait_fraction"] = metrics["input_wait_fraction"]
     naive = metrics.get("naive_forecast")
     if naive:
         columns.update(naive_test_mae=naive["test_mae"], beats_naive=naive["beats_naive"])

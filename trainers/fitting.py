@@ -24,6 +24,7 @@ from .callbacks import (
 )
 from .hparams import session_callbacks
 from .hyperparameter_changes import apply_changes
+from .input_wait import InputWaitClock
 from .job_files import BEST_CHECKPOINT, STATE, Progress, Stage, update_progress, write_state
 from .job_setup import JobSetup
 from .models import build_model, compile_model
@@ -89,7 +90,9 @@ class Fitting:
         self.stopped_early_before = bool(state and state.stopped_early)
         self.history: list[dict] = list(state.history) if state else []
         self.tracker = BestTracker(job.cfg.metric, job.mode, state and state.best_value, state and state.best_epoch)
-        self.throughput = ThroughputLogger(job.data.spec.num_train_examples)
+        # Times each training batch's wait at the end of the pipeline (trainers/input_wait.py).
+        self.input_wait = InputWaitClock() if job.cfg.trainer.time_input_wait else None
+        self.throughput = ThroughputLogger(job.data.spec.num_train_examples, self.input_wait)
         self.planned = planned_stages(job)
         self.stages: list[Stage] = list(state.stages) if state else []
         if not self.stages:  # a new job, or a state written before stages were recorded
@@ -153,7 +156,7 @@ class Fitting:
 
     def _fit(self, batches, end_epoch: int, callbacks: list) -> None:
         self.model.fit(
-            batches,
+            self.input_wait.timed(batches) if self.input_wait is not None else batches,
             validation_data=self.job.data.validation,
             epochs=end_epoch,
             initial_epoch=len(self.history),

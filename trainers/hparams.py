@@ -38,7 +38,7 @@ STANDARD_HPARAMS = {
 NOT_HYPERPARAMETERS = ("storage", "resources", "export", "trainer.verbose", "trainer.resume")
 
 # What ThroughputLogger adds to the training logs; Keras writes them in the `train` group.
-EXTRA_TRAIN_LOGS = ("learning_rate", "samples_per_second")
+EXTRA_TRAIN_LOGS = ("learning_rate", "samples_per_second", "input_wait_fraction")
 
 
 def _plain(value) -> Optional[HParamValue]:
@@ -89,8 +89,9 @@ def _runs_the_job(key: str) -> bool:
     return any(key == prefix or key.startswith(prefix + ".") for prefix in NOT_HYPERPARAMETERS)
 
 
-def metric_names(model: keras.Model) -> list[tuple[str, str, str]]:
-    """(tag, group, display name) for every per-epoch scalar Keras' TensorBoard callback will write.
+def metric_names(model: keras.Model, input_wait: bool = True) -> list[tuple[str, str, str]]:
+    """(tag, group, display name) for every per-epoch scalar Keras' TensorBoard callback will write
+    (`input_wait`: whether the job times its input, trainer.time_input_wait).
 
     Known before the first epoch from the compile config, so the metric columns exist from the start.
     """
@@ -101,7 +102,8 @@ def metric_names(model: keras.Model) -> list[tuple[str, str, str]]:
         elif isinstance(metric, str):
             names.append(metric)
     result = [(f"epoch_{name}", "validation", f"val_{name}") for name in names]
-    result += [(f"epoch_{name}", "train", name) for name in [*names, *EXTRA_TRAIN_LOGS]]
+    extra = [name for name in EXTRA_TRAIN_LOGS if input_wait or name != "input_wait_fraction"]
+    result += [(f"epoch_{name}", "train", name) for name in [*names, *extra]]
     return result
 
 
@@ -182,5 +184,6 @@ def session_callbacks(cfg: DictConfig, overrides: Iterable[str], model: keras.Mo
     overrides = list(overrides)
     chosen = [key for key, _ in _parse_overrides(overrides)]
     return [
-        HParamsSession(tensorboards[0].log_dir, job_hparams(cfg, overrides), metric_names(model), tensorboards, chosen)
+        HParamsSession(tensorboards[0].log_dir, job_hparams(cfg, overrides),
+                       metric_names(model, cfg.trainer.time_input_wait), tensorboards, chosen)
     ]

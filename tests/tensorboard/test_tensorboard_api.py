@@ -20,6 +20,7 @@ SCALARS = [
     ("tensorboard/train", "epoch_accuracy", "accuracy"),
     ("tensorboard/train", "epoch_learning_rate", "learning_rate"),
     ("tensorboard/train", "epoch_samples_per_second", "samples_per_second"),
+    ("tensorboard/train", "epoch_input_wait_fraction", "input_wait_fraction"),
     ("tensorboard/validation", "epoch_loss", "val_loss"),
     ("tensorboard/validation", "epoch_accuracy", "val_accuracy"),
 ]
@@ -67,7 +68,7 @@ def test_hparams_dashboard_lists_every_trial_with_its_hyperparameters_and_final_
         groups = sweep_tensorboard.session_groups()
         assert sorted(groups) == [f"{name}/tensorboard" for name in TRIALS]
         for group in groups.values():
-            assert len(group["metricValues"]) == 6, group
+            assert len(group["metricValues"]) == 7, group
             assert group["sessions"][0].get("status") == "STATUS_SUCCESS", group
         return groups
 
@@ -99,6 +100,7 @@ def test_hparams_dashboard_lists_every_trial_with_its_hyperparameters_and_final_
         ("validation", "epoch_loss"): "val_loss", ("validation", "epoch_accuracy"): "val_accuracy",
         ("train", "epoch_loss"): "loss", ("train", "epoch_accuracy"): "accuracy",
         ("train", "epoch_learning_rate"): "learning_rate", ("train", "epoch_samples_per_second"): "samples_per_second",
+        ("train", "epoch_input_wait_fraction"): "input_wait_fraction",
     }
 
 

@@ -180,7 +180,8 @@ def test_a_value_of_the_wrong_type_is_worded_like_the_others():
 def test_a_key_the_schema_does_not_have_is_named_with_the_keys_it_has():
     assert refusal("trainer.epoch=3") == (
         "Unknown key `trainer.epoch`: trainer (TrainerConfig) has no `epoch`. Its keys: epochs, batch_size, verbose, "
-        "resume, save_every_steps, deterministic, jit_compile, steps_per_execution, callbacks. Check the spelling, or "
+        "resume, save_every_steps, deterministic, jit_compile, steps_per_execution, time_input_wait, callbacks. Check "
+        "the spelling, or "
             "choose the group "
         "option that has it.")
 
