@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import run_launch
-from tests.keras_practice.tfrecord_data import wine_examples, write_digits, write_shards
+from tests.keras_practice.tfrecord_data import wine_alcohol_examples, wine_examples, write_digits, write_shards
 from trainers.schema import ConfigError, DataConfig
 
 NO_UPLOADS = "storage.uri=null"
@@ -60,6 +60,24 @@ def test_wine_measurements_train_with_whole_files_held_out(tmp_path):
     assert 116 <= metrics["num_train_examples"] <= 120
     # The three cultivars are 33-40 % each: always answering the commonest scores at most 0.4 on any file.
     assert metrics["test"]["accuracy"] > 0.8, metrics["test"]
+
+
+def test_a_float_label_trains_a_regression(tmp_path):
+    import numpy as np
+
+    examples = wine_alcohol_examples()
+    write_shards(tmp_path / "wine", "wine", examples, num_shards=6)
+    job_dir = tmp_path / "job"
+    result = run_launch(
+        "model=mlp", "data=tfrecord", "data.task=regression", "data.input_kind=tabular",
+        f"data.path={tmp_path / 'wine'}", "data.features={measurements:{kind:float,shape:[12]}}",
+        "data.label={name:alcohol,kind:float}", "trainer.epochs=20", "trainer.batch_size=16", NO_UPLOADS,
+        f"hydra.run.dir={job_dir}",
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    alcohol = np.array([example["alcohol"][1][0] for example in examples])
+    always_the_mean = float(np.mean(np.abs(alcohol - alcohol.mean())))  # about 0.66 % vol
+    assert metrics_of(job_dir)["test"]["mae"] < 0.8 * always_the_mean, metrics_of(job_dir)["test"]
 
 
 SHARDING = r"""

@@ -62,6 +62,16 @@ def wine_examples() -> list[dict]:
             for index in order]
 
 
+def wine_alcohol_examples() -> list[dict]:
+    """The wines' alcohol (a float label, to predict) from their 12 other measurements, shuffled once."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    order = np.random.default_rng(2).permutation(len(wine.target))
+    return [{"measurements": ("float", wine.data[index, 1:]), "alcohol": ("float", [wine.data[index, 0]])}
+            for index in order]
+
+
 def write_digits(folder: Path, train_shards: int = 4, test_shards: int = 2) -> Path:
     """digits-train.tfrecord-* (the first 1,437 digits) and digits-test.tfrecord-* (the last 360)."""
     examples = digits_examples()
