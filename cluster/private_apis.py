@@ -10,6 +10,10 @@ by name, not somewhere in a sweep. Imports are deferred: importing this module c
                                         sweeper shim in hydra_plugins/ also subclasses)
     ray    experiment_trials            a ResultGrid's trials, in the order of its results
     ray    move_trial_to                a trial pointed at the experiment's folder (as Tune's restore does)
+    ray    leave_uncounted              failures Tune leaves out of max_failures as it does a preempted node's
+                                        (Trial.handle_error, RayActorError's preempted flag)
+    ray    actor_death_cause            why an actor died, from the words Ray's ActorDiedError carries (a node's
+                                        death, a SIGTERM); the exception has no field for either
     ray    package_files / MAX_PACKAGE  what `ray job submit --working-dir` would upload, and Ray's size limit
     ray    prepare_and_validate_cluster what `ray up` checks in a cluster-launcher file before calling the cloud
     gcs    storage_http_session         a storage client's HTTP session (google-cloud-core's `_http`), to widen
@@ -19,7 +23,7 @@ by name, not somewhere in a sweep. Imports are deferred: importing this module c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
 def config_loader(search_path):
@@ -74,6 +78,37 @@ def move_trial_to(trial, experiment_dir: str) -> bool:
     moved.storage_fs_path, moved.experiment_dir_name = str(target.parent), target.name
     trial.set_storage(moved)
     return True
+
+
+def leave_uncounted(is_uncounted: Callable[[BaseException], bool]) -> None:
+    """Tune counts every failure of a trial toward max_failures except a RayActorError whose `preempted` flag is
+    set (Trial.handle_error -> _handle_ray_actor_error; Ray sets the flag only for a node its autoscaler drained for
+    preemption, and RAY_TRAIN_COUNT_PREEMPTION_AS_FAILURE=1 counts those too). Every trial of this process hands
+    Tune the failures `is_uncounted` recognises as such an error (same words), so Tune's own rule leaves them out.
+    Installed on the class once; a later call replaces the test."""
+    from ray.exceptions import RayActorError
+    from ray.tune.experiment.trial import Trial
+
+    original = getattr(Trial.handle_error, "counted_by_tune", Trial.handle_error)
+
+    def handle_error(self, exc=None):
+        if exc is not None and is_uncounted(exc):
+            exc = RayActorError(error_msg=str(exc), preempted=True)
+        return original(self, exc)
+
+    handle_error.counted_by_tune = original
+    Trial.handle_error = handle_error
+
+
+# Ray's ActorDiedError words (its GCS and its worker's SIGTERM handler write them) -> why the actor died.
+_ACTOR_DEATH_WORDS = {"because its node has died": "node died", "The process receives a SIGTERM": "SIGTERM"}
+
+
+def actor_death_cause(error: BaseException) -> Optional[str]:
+    """"node died" (its node's death was noticed: a lost VM, a killed raylet), "SIGTERM" (the actor's process was
+    told to stop: a preempted VM's shutdown, a drained node) or None (a crash, an OOM kill, anything else)."""
+    text = str(error)
+    return next((cause for words, cause in _ACTOR_DEATH_WORDS.items() if words in text), None)
 
 
 def package_files(directory: Path, visit: Callable[[Path], None]) -> None:

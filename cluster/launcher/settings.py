@@ -47,7 +47,9 @@ class LauncherSettings:
     connect_timeout_s: float = 10.0
     # Trials running at once (null: as many as the cluster's resources allow).
     max_concurrent_trials: Optional[int] = None
-    # Times a trial whose process or node died is restarted (the task resumes from its own saved state).
+    # Times a trial that crashed is restarted (the task resumes from its own saved state). Interruptions are
+    # retried without counting (trial_failures.py): its process told to stop (SIGTERM: a preempted spot VM), its
+    # task exiting with status 75 (EX_TEMPFAIL: stopped on request, state saved), its node lost.
     max_failures: int = 2
     # Tune's console progress view: 0 silent, 1 status updates, 2 also every reported epoch.
     verbose: int = 1

@@ -25,6 +25,7 @@ from typing import Any, Optional
 from cluster.launcher.node_paths import hydra_context_on_this_node, on_this_node
 from cluster.launcher.pbt_handover import StateSnapshots, take_over
 from cluster.launcher.sweep_plan import SweepPlan
+from cluster.launcher.trial_failures import INTERRUPTED_EXIT_STATUS, TrialInterrupted
 from cluster.launcher.trial_record import (
     TRIAL_LOG,
     TrialStore,
@@ -188,6 +189,9 @@ def _run_job(plan: SweepPlan, hydra_context, sweep_config, num: int, job_dir: Pa
             print(f"[raylaunch] job #{num} was stopped by the sweep's scheduler after epoch {reports.stopped_at}; its "
                   f"final work (uploads) is done", flush=True)
             raise
+        if exit_.code == INTERRUPTED_EXIT_STATUS:  # stopped on request, its state saved: retried, not counted
+            raise TrialInterrupted(f"job #{num} was interrupted (exit status {exit_.code}: stopped on request, its "
+                                   f"state saved); see {job_dir / TRIAL_LOG}") from None
         # The task function's own error exit; Tune must see a failure.
         raise RuntimeError(f"job #{num} exited with status {exit_.code}; see {job_dir / TRIAL_LOG}") from None
     finally:

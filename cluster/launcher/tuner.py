@@ -17,6 +17,7 @@ from cluster.launcher.job_numbers import JobNumbers
 from cluster.launcher.settings import LauncherSettings, Objective
 from cluster.launcher.sweep_folder import EXPERIMENT, resumes
 from cluster.launcher.sweep_spec import SweepSpec
+from cluster.launcher.trial_failures import count_only_crashes
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def build_tuner(sweep_dir: Path, trainable: Any, spec: SweepSpec, settings: Laun
     global _experiment_folder
 
     _quiet_tune()
+    count_only_crashes()  # a trial preempted, stopped by SIGTERM or on a lost node is retried without counting
     _experiment_folder = str(Path(sweep_dir).absolute() / EXPERIMENT)
     if resumes(sweep_dir, spec.record):
         log.info("Resuming the sweep in %s: finished trials are kept, unfinished ones continue", sweep_dir)

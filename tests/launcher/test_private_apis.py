@@ -4,6 +4,8 @@ it: an upgrade of Hydra or Ray that moves or changes one fails here, by name."""
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -109,3 +111,83 @@ def test_a_storage_client_has_the_http_session_whose_pool_the_data_cache_widens(
 
     session = private_apis.storage_http_session(make_client())
     assert isinstance(session, requests.Session)
+
+
+
+# Each in a Python with a local Ray of its own (Tune's trial needs one for its error file): about 15 s. CI runs them.
+TRIAL_FAILURES = """
+import ray
+from ray.tune.experiment import Trial
+from ray.train._internal.storage import StorageContext
+from pathlib import Path
+from cluster import private_apis
+
+class Interrupted(RuntimeError):
+    pass
+
+ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+trial = Trial("run_trial", storage=StorageContext(sys.argv[1], "tune"), stub=True, max_failures=1)
+trial.storage.trial_dir_name = "job_0"
+Path(trial.local_path).mkdir(parents=True)
+private_apis.leave_uncounted(lambda error: isinstance(error, Interrupted))
+for _ in range(3):
+    trial.handle_error(Interrupted("stopped on request"))
+print("after 3 interruptions:", trial.num_failures, trial.should_recover())
+trial.handle_error(RuntimeError("a crash"))
+print("after 1 crash:", trial.num_failures, trial.should_recover())
+trial.handle_error(RuntimeError("another crash"))
+print("after 2 crashes:", trial.num_failures, trial.should_recover())
+print("error file says:", "stopped on request" in Path(trial.error_file).read_text())
+"""
+TRIAL_SIGTERMED = """
+import os, signal, threading, time, ray
+from ray import tune
+from cluster.private_apis import actor_death_cause
+
+FOLDER = sys.argv[1]
+
+def trainable(config):
+    with open(os.path.join(FOLDER, "pid"), "w") as file:
+        file.write(str(os.getpid()))
+    for step in range(100):
+        time.sleep(0.2)
+        tune.report({"step": step})
+
+def sigterm_the_trial():
+    pid_file = os.path.join(sys.argv[1], "pid")
+    while not os.path.exists(pid_file):
+        time.sleep(0.2)
+    time.sleep(2)
+    os.kill(int(open(pid_file).read()), signal.SIGTERM)
+
+ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+threading.Thread(target=sigterm_the_trial, daemon=True).start()
+grid = tune.Tuner(trainable, run_config=tune.RunConfig(storage_path=sys.argv[1], verbose=0)).fit()
+print("cause:", actor_death_cause(grid[0].error))
+"""
+
+def in_python_with_ray(code: str, tmp_path: Path) -> str:
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    result = subprocess.run([sys.executable, "-c", "import sys\n" + code, str(tmp_path)], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_tune_leaves_out_of_max_failures_the_failures_the_launcher_does_not_count(tmp_path):
+    """cluster.launcher.trial_failures hands Tune a trial's interruptions as a preempted node's actor error."""
+    output = in_python_with_ray(TRIAL_FAILURES, tmp_path)
+    assert "after 3 interruptions: 0 True" in output, output
+    assert "after 1 crash: 1 True" in output and "after 2 crashes: 2 False" in output, output
+    assert "error file says: True" in output, output
+
+
+@pytest.mark.slow
+def test_ray_says_a_trial_s_actor_died_of_a_sigterm(tmp_path):
+    """A trial's process SIGTERMed (as a preempted VM's are): the error Tune gets names it."""
+    assert "cause: SIGTERM" in in_python_with_ray(TRIAL_SIGTERMED, tmp_path)
