@@ -188,6 +188,10 @@ def _job_problems(spec: dict, where: str, clusters: dict, accounts: dict) -> lis
     if "launch.py" in entrypoint and "storage.uri=gs://" not in entrypoint:
         problems.append(f"{where}: spec.entrypoint runs launch.py without storage.uri=gs://...: checkpoints and "
                         f"results would stay on the pods' disks and vanish with them.")
+    if "launch.py -m" in entrypoint and "hydra.sweep.dir=" not in entrypoint:
+        problems.append(f"{where}: spec.entrypoint runs a sweep without hydra.sweep.dir=multirun/NAME: KubeRay's "
+                        f"rerun after a head restart would start a new sweep (named after its date and time) "
+                        f"instead of resuming this one. Add hydra.sweep.dir=multirun/<a name for this sweep>.")
     return problems
 
 

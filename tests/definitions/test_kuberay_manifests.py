@@ -69,6 +69,8 @@ def test_the_sweep_runs_the_project_in_the_image_and_writes_to_a_bucket():
     assert entrypoint.startswith("python /home/ray/raylaunch/launch.py -m ")
     assert "WORKDIR /home/ray/raylaunch" in DOCKERFILE
     assert "storage.uri=gs://" in entrypoint
+    # A fixed sweep folder: KubeRay's rerun of the entrypoint on a new head resumes the sweep, not a new one.
+    assert re.search(r"hydra\.sweep\.dir=multirun/[\w.-]+(\s|$)", entrypoint), entrypoint
 
 
 # Mistakes the schema catches (KubeRay's fields, and the Kubernetes types inside the pod templates).
@@ -211,6 +213,11 @@ PROJECT_MISTAKES = {
         lambda m: m["RayJob"]["spec"].__setitem__(
             "entrypoint", m["RayJob"]["spec"]["entrypoint"].replace("storage.uri=gs://YOUR_BUCKET/experiments", "")),
         "RayJob raylaunch-sweep-: spec.entrypoint runs launch.py without storage.uri=gs://",
+    ),
+    "sweep without a name of its own": (
+        lambda m: m["RayJob"]["spec"].__setitem__(
+            "entrypoint", m["RayJob"]["spec"]["entrypoint"].replace("hydra.sweep.dir=multirun/cnn-lstm-lr", "")),
+        "RayJob raylaunch-sweep-: spec.entrypoint runs a sweep without hydra.sweep.dir=multirun/NAME",
     ),
     "job aimed at a cluster that does not exist": (
         lambda m: m["RayJob"]["spec"]["clusterSelector"].__setitem__("ray.io/cluster", "raylaunch-old"),
