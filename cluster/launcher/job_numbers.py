@@ -46,7 +46,7 @@ class JobNumbers:
     @classmethod
     def on_given(cls, sweep_dir: Path, listener: Optional[Callable[[], None]]) -> None:
         """Call `listener` (in Tune's thread: it must return at once) after each number given in the sweep
-        folder's ledger; None: no longer. For a copy of the ledger kept elsewhere (driver_state.py)."""
+        folder's ledger; None: no longer. For a copy of the ledger kept elsewhere (driver_mirror.py)."""
         ledger = cls._ledgers.get(str(Path(sweep_dir).absolute()))
         if ledger is not None:
             ledger.listener = listener

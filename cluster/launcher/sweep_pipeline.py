@@ -22,7 +22,8 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from omegaconf import DictConfig, read_write
 
 from cluster.launcher import leaderboard
-from cluster.launcher.driver_state import DriverMirror, DriverState, driver_record, restore_driver_state
+from cluster.launcher.driver_mirror import DriverMirror
+from cluster.launcher.driver_state import DriverState, driver_record, restore_driver_state
 from cluster.launcher.job_catalog import JobCatalog
 from cluster.launcher.job_configs import SweepError, SweepRefused, setting_key
 from cluster.launcher.job_numbers import JobNumbers

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.launcher.driver_state import DriverMirror, DriverState, driver_record, restore_driver_state
+from cluster.launcher.driver_mirror import DriverMirror
+from cluster.launcher.driver_state import DriverState, driver_record, restore_driver_state
 from cluster.launcher.job_configs import SweepRefused
 from cluster.launcher.job_numbers import JobNumbers
 from cluster.launcher.resume import ResumeError, resumed_argv, split_sweep_uri
