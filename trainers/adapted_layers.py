@@ -134,16 +134,35 @@ def apply_input_layers(inputs, spec: DataSpec, augmentation=None, embedding_dim:
         parts = normalized_numbers(x, spec)
         x = layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
     if spec.input_kind == "sequence" and spec.feature_mean is not None:
-        # Per feature (the last axis): a window's time steps share their columns' statistics.
-        x = layers.Normalization(
-            mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization"
-        )(x)
+        if spec.target_transform == "delta":
+            x = relative_to_latest(x, spec)
+        else:
+            # Per feature (the last axis): a window's time steps share their columns' statistics.
+            x = layers.Normalization(
+                mean=spec.feature_mean, variance=spec.feature_variance, name="feature_normalization"
+            )(x)
     if spec.input_kind == "image":
         if spec.rescale:
             x = layers.Rescaling(spec.rescale, name="rescale_pixels")(x)
         for layer in augmentation_layers(augmentation):
             x = layer(x)
     return x, spec
+
+
+def relative_to_latest(window, spec: DataSpec):
+    """A window of readings (batch, time steps, features) as each reading's difference from the window's latest
+    reading, over the feature's standard deviation in training: what a model forecasting the change
+    (target_transform=delta) reads, so a series that trends beyond its training levels still looks familiar.
+    float32 whatever the precision policy (a level of 373.9 in bfloat16 is 374, so its small differences would be
+    lost); plain Keras layers, so best.keras takes raw windows."""
+    steps, _ = spec.input_shape
+    latest = layers.Cropping1D((steps - 1, 0), dtype="float32", name="window_latest")(window)
+    # Broadcast over the time steps; the latest step becomes zeros.
+    relative = layers.Subtract(dtype="float32", name="window_minus_latest")([window, latest])
+    return layers.Normalization(
+        mean=np.zeros_like(spec.feature_mean), variance=spec.feature_variance, dtype="float32",
+        name="relative_normalization",
+    )(relative)
 
 
 def _refuse_text_on_several_replicas() -> None:

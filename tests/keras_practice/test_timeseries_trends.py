@@ -130,6 +130,22 @@ def test_the_delta_model_saved_takes_raw_windows_and_returns_levels(co2_delta, c
     np.testing.assert_allclose(predicted[:, 0], values[latest] + change[:, 0], rtol=1e-6)
 
 
+def test_the_delta_model_reads_the_window_relative_to_its_latest_reading(co2_delta):
+    """A window lifted by 50 ppmv (far above anything in training) is forecast exactly 50 ppmv higher: the model
+    reads each reading's difference from the latest, so a trend beyond the training levels looks familiar.
+    (Before, the window was normalised with the training levels and the lifted one was out of range.)"""
+    import keras
+
+    job_dir, _ = co2_delta
+    values, latest = co2_test_rows()
+    steps = latest[:, None] - CO2_SAMPLING * np.arange(CO2_WINDOW // CO2_SAMPLING - 1, -1, -1)
+    windows = values[steps][..., None]
+    model = keras.models.load_model(job_dir / "checkpoints" / "best.keras")
+    predicted = model.predict(windows, verbose=0)
+    np.testing.assert_allclose(model.predict(windows + 50.0, verbose=0), predicted + 50.0, atol=1e-3)
+    assert "relative_normalization" in [layer.name for layer in model.layers]
+
+
 def test_delta_statistics_are_those_of_the_change_over_training_windows(co2):
     series = read_series(series_cfg(co2, target="co2", window=CO2_WINDOW, sampling_rate=CO2_SAMPLING,
                                     horizon=CO2_HORIZON, target_transform="delta"))
