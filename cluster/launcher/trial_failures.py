@@ -1,7 +1,9 @@
 """Which failures of a trial use up `max_failures`: a crash does; an interruption does not. A trial is
 interrupted when its process is told to stop (SIGTERM: a spot VM's preemption, a drained node), when its task
-function exits with INTERRUPTED_EXIT_STATUS (stopped on request with its state saved), or when its node dies:
-none says anything about the trial, and each retry continues from the trial's saved state. Tune itself leaves
+function exits with INTERRUPTED_EXIT_STATUS (stopped on request with its state saved), or when its node dies
+(Ray reports an actor on a lost node as unavailable, ActorUnavailableError, or as dead with its node): none says
+anything about the trial, and each retry continues from the trial's saved state. A process killed otherwise
+(SIGKILL, the OOM killer, a segfault) or an error in the job is a crash. Tune itself leaves
 out only the deaths of nodes its autoscaler drained for preemption; `count_only_crashes` extends that rule to
 these interruptions (Ray's RAY_TRAIN_COUNT_PREEMPTION_AS_FAILURE=1 counts them all again).
 """
@@ -19,7 +21,7 @@ class TrialInterrupted(RuntimeError):
 
 def is_interruption(error: BaseException) -> bool:
     """Whether a trial's failure, as Tune received it, is an interruption rather than a crash."""
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
     from cluster.private_apis import actor_death_cause
 
@@ -28,6 +30,8 @@ def is_interruption(error: BaseException) -> bool:
         if isinstance(cause, RayActorError) and not isinstance(cause, RayTaskError):
             return is_interruption(cause)  # an actor's death a task saw (Tune unwraps it the same way)
         return isinstance(cause, TrialInterrupted)
+    if isinstance(error, ActorUnavailableError):
+        return True  # its process became unreachable (how a lost node shows first: the connection to it breaks)
     if isinstance(error, RayActorError):
         return actor_death_cause(error) in ("SIGTERM", "node died")
     return False
