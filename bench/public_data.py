@@ -53,7 +53,7 @@ from bench.measure import BENCH, PYTHON, ROOT, log
 BEFORE_REF = "49ac6a3^"  # the commit before issue 24's data work (49ac6a3: series; d4c5da5: tables)
 SPLIT_SEED = 12345  # trainers/splits.py's: tables are split by this permutation whatever the job's seed
 CO2 = ROOT / "tests" / "keras_practice" / "data" / "co2_mauna_loa_weekly.csv"
-COMMON = ["trainer.verbose=2", "storage.uri=null", "seed=0"]
+COMMON = ["trainer.verbose=2", "storage.uri=null"]
 CARS_COLUMNS = ["Name", "Miles_per_Gallon", "Cylinders", "Displacement", "Horsepower", "Weight_in_lbs",
                 "Acceleration", "Year", "Origin"]
 
@@ -288,9 +288,9 @@ def experiments(data_dir: Path, epochs: dict) -> list[dict]:
     ]
 
 
-def run_job(tree: Path, args: list[str], job_dir: Path, env: dict) -> dict:
+def run_job(tree: Path, args: list[str], job_dir: Path, env: dict, seed: int = 0) -> dict:
     """`python launch.py ARGS` from `tree`; its metrics.json, or the line it was refused with."""
-    cmd = [PYTHON, "launch.py", *COMMON, *args, f"hydra.run.dir={job_dir}"]
+    cmd = [PYTHON, "launch.py", *COMMON, f"seed={seed}", *args, f"hydra.run.dir={job_dir}"]
     started = time.monotonic()
     with open(f"{job_dir}.log", "w") as out:
         out.write("$ " + shlex.join(cmd) + "\n")
@@ -320,7 +320,7 @@ def check_agreement(record: dict, baselines: dict) -> dict:
     return checks
 
 
-def run_experiment(experiment: dict, trees: dict, out_dir: Path, env: dict) -> dict:
+def run_experiment(experiment: dict, trees: dict, out_dir: Path, env: dict, seed: int = 0) -> dict:
     results = []
     baselines = None
     if experiment["kind"] == "series":
@@ -330,7 +330,8 @@ def run_experiment(experiment: dict, trees: dict, out_dir: Path, env: dict) -> d
                                      geometry["season"])
     for index, run in enumerate(experiment["runs"]):
         job_dir = out_dir / f"{experiment['name']}-{index}-{run['side']}"
-        record = {"side": run["side"], "label": run["label"], **run_job(trees[run["side"]], run["args"], job_dir, env)}
+        record = {"side": run["side"], "label": run["label"],
+                  **run_job(trees[run["side"]], run["args"], job_dir, env, seed)}
         if experiment["kind"] == "table":
             record["baselines"] = cars_baselines(run["baselines"]["path"])
             if record["status"] == 0:
@@ -424,6 +425,7 @@ def main() -> None:
     parser.add_argument("--after", default="HEAD",
                         help="git ref of the launcher after (default HEAD; 'worktree': the working tree as it is)")
     parser.add_argument("--skip-before", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="the jobs' seed (the splits do not depend on it)")
     parser.add_argument("--epochs", type=json.loads, default={},
                         help='per data set (the lstm; "mlp": every series\' mlp), e.g. \'{"cars": 200}\' (defaults: '
                              'cars 200, co2 5, seattle_temps 3, stocks 20, mlp 15)')
@@ -445,10 +447,10 @@ def main() -> None:
     results = []
     for experiment in chosen:
         experiment["runs"] = [run for run in experiment["runs"] if run["side"] in trees]
-        results.append(run_experiment(experiment, trees, out_dir, env))
+        results.append(run_experiment(experiment, trees, out_dir, env, args.seed))
         (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     table = markdown(results)
-    conditions = {"revisions": revisions, "epochs": epochs, "cpu_model": info["cpu_model"],
+    conditions = {"revisions": revisions, "epochs": epochs, "seed": args.seed, "cpu_model": info["cpu_model"],
                   "cpu_flags": sorted(cpu_flags() & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"}),
                   "logical_cores": info["logical_cores"], "tensorflow": info["tensorflow"],
                   "load_average_end": load_average(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
