@@ -1,6 +1,6 @@
 """The launcher on public real data that ships inside packages (issue 24's closing table), before and after issue 24.
 
-    python -m bench.public_data                 # every data set, before and after (~5 min on 2 cores)
+    python -m bench.public_data                 # every data set, before and after (6-9 min on 2 busy cores)
     python -m bench.public_data --only cars     # one data set (cars, co2, seattle_temps, stocks)
 
 The data, read where the installed wheels put it (never downloaded):
