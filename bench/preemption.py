@@ -17,7 +17,9 @@ epoch; epoch-level trains the first part again), and 0 steps at step level by th
 signal to the process's exit (the save).
 
 Cost of save_every_steps. Two-epoch jobs with `trainer.save_every_steps=N` against without; the second epoch's
-training seconds (its saves happen within it) compared as a ratio per pair.
+training seconds (its saves happen within it) compared as a ratio per pair. On a loaded machine whole epochs vary by
+more than the few percent this is about: `python -m bench.save_cost` times the save itself against the training
+step in one process, which resolves it.
 
 The last line printed is one JSON object (`--out`/results.json has every run).
 """
