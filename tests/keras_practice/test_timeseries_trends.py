@@ -101,7 +101,9 @@ def test_forecasting_the_change_beats_the_level_model_on_co2(co2_level, co2_delt
     # The level model cannot leave the training range: its test MAE is tens of ppmv, the naive forecast's ~1.
     assert level["test"]["mae"] > 10 * level["naive_forecast"]["test_mae"]
     assert delta["test"]["mae"] < 0.1 * level["test"]["mae"]
-    assert delta["test"]["mae"] < 2 * delta["naive_forecast"]["test_mae"]
+    # Reading the window relative to its latest reading, the LSTM beats the naive forecast after 3 epochs (1.008 vs
+    # 1.105 ppmv here; seeds 1 and 2: 1.040, 1.027). Normalised with the training levels it did not (1.318 at 5).
+    assert delta["test"]["mae"] < delta["naive_forecast"]["test_mae"]
     assert delta["summary"]["test_mae"] == delta["test"]["mae"]
     assert level["naive_forecast"]["test_mae"] == delta["naive_forecast"]["test_mae"]
 
