@@ -23,7 +23,7 @@ def job_metrics(
 ) -> dict:
     """metrics.json's content, but for `export`: `test_metrics` are the best model's (`model.evaluate`),
     `started` the job's `time.perf_counter()` at its start, `forecast_errors` a forecast's absolute test errors
-    (examples x targets, trainers.timeseries.model_test_errors) for its per-target and per-series scores."""
+    (examples x targets, trainers.series_windows.model_test_errors) for its per-target and per-series scores."""
     cfg, data = job.cfg, job.data
     metrics = {
         "metric": cfg.metric,
@@ -102,7 +102,7 @@ def _mean(values) -> float:
 
 
 def compare_to_naive_forecast(baselines: dict, model_test_mae: float, model_errors=None) -> dict:
-    """The forecast's test MAE beside the baselines' (trainers.timeseries.forecast_baselines): the naive forecast
+    """The forecast's test MAE beside the baselines' (trainers.series_windows.forecast_baselines): the naive forecast
     (the last observed value) and, given data.season, the seasonal-naive one (the latest value at the target's
     point of the season), all in the targets' units and on the same windows: a forecast that does not beat
     them has learnt nothing useful. `model_errors`: the model's absolute test errors (examples x targets), for

@@ -86,7 +86,7 @@ def train(
     test_metrics = model.evaluate(job.data.test, return_dict=True, verbose=0)
     forecast_errors = None
     if job.data.naive_forecast_mae is not None:  # a forecast: its errors per target and series, beside the baselines'
-        from .timeseries import model_test_errors
+        from .series_windows import model_test_errors
 
         forecast_errors = model_test_errors(model, job.data.test)
     metrics = job_metrics(job, fitting, test_metrics, stopped_early, started, forecast_errors)

@@ -20,22 +20,17 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Optional
 
 import numpy as np
 
 from .csv_files import numeric_column, read_rows
-from .schema import ConfigError, check_season, seasonal_lag, target_columns
+from .schema import ConfigError, check_season, target_columns
+from .series_times import check_time_order, parse_times, time_order_parts
+from .series_windows import first_rows, forecast_baselines, latest_and_ahead
 from .splits import Streams, resolve_data_path
 
 log = logging.getLogger(__name__)
-
-# Tried in order when data.time_format is null: jena_climate_2009_2016.csv writes "01.01.2009 00:10:00".
-KNOWN_TIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
-# A step longer than this many regular steps means rows are missing.
-GAP_FACTOR = 1.5
-MAX_LISTED_GAPS = 3
 
 
 @dataclass(frozen=True)
@@ -94,115 +89,6 @@ class Series:
 
 
 # ------------------------------------------------------------------ reading and checking the file
-def _parser(time_format):
-    if time_format == "iso":
-        return datetime.fromisoformat
-    if time_format == "number":
-        return float
-    return lambda value: datetime.strptime(value, time_format)
-
-
-def _seconds(moment) -> float:
-    if isinstance(moment, float):
-        return moment
-    if moment.tzinfo is None:  # wall-clock times: no time zone, so no daylight-saving jumps either
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def _detect_format(first: str) -> str:
-    for candidate in ("number", "iso", *KNOWN_TIME_FORMATS):
-        try:
-            _parser(candidate)(first)
-            return candidate
-        except ValueError:
-            continue
-    raise ConfigError(
-        f"cannot read the time {first!r} on line 2: it is not a number, an ISO 8601 time or one of "
-        f"{', '.join(KNOWN_TIME_FORMATS)}. Give its format, e.g. data.time_format='%m/%d/%Y %H:%M'."
-    )
-
-
-def parse_times(path, column: str, values: list[str], time_format) -> tuple[np.ndarray, str]:
-    """Seconds (or plain numbers) per row, for checking the order and spacing of the rows, and the format
-    they were read with ("number", "iso" or a strptime format)."""
-    try:
-        chosen = time_format or _detect_format(values[0].strip())
-    except ConfigError as error:
-        raise ConfigError(f"{path}: time column {column!r}: {error}") from None
-    parse = _parser(chosen)
-    times = []
-    for line, value in enumerate(values, start=2):
-        try:
-            times.append(_seconds(parse(value.strip())))
-        except ValueError:
-            described = "numbers" if chosen == "number" else (
-                "ISO 8601 times" if chosen == "iso" else f"times in the format {chosen!r}"
-            )
-            raise ConfigError(
-                f"{path}: time column {column!r}, line {line}: {value!r} does not read like the column's other "
-                f"values ({described}). Fix the cell, or set data.time_format to the column's strptime format."
-            ) from None
-    return np.array(times, dtype="float64"), chosen
-
-
-def _describe_step(seconds: float, numeric: bool) -> str:
-    if numeric:
-        return f"{seconds:g}"
-    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"
-
-
-def check_time_order(
-    path, column: str, raw: list[str], times: np.ndarray, allow_gaps: bool, numeric: bool,
-    lines: Optional[np.ndarray] = None, series: str = "", hint: str = "",
-) -> float:
-    """Refuse rows out of time order (a repeated or earlier time) and, unless allowed, missing rows.
-    Returns the regular step between rows. `lines`: each value's line in the file (default: the values are
-    lines 2, 3, ...); `series`: which series they are, for the message; `hint`: added to a repeated time's."""
-    line_of = (lambda index: int(lines[index])) if lines is not None else (lambda index: index + 2)
-    steps = np.diff(times)
-    backwards = np.flatnonzero(steps <= 0)
-    if backwards.size:
-        row = int(backwards[0]) + 1
-        repeated = steps[row - 1] == 0
-        raise ConfigError(
-            f"{path}: {series}rows are not in time order: line {line_of(row)} ({column} {raw[row]!r}) does not come "
-            f"after line {line_of(row - 1)} ({raw[row - 1]!r}). Sort the file by {column!r} and drop repeated times."
-            + (hint if repeated else "")
-        )
-    regular = float(np.median(steps)) if steps.size else 1.0
-    gaps = np.flatnonzero(steps > GAP_FACTOR * regular)
-    if gaps.size and not allow_gaps:
-        listed = "; ".join(
-            f"line {line_of(int(index) + 1)} ({raw[int(index) + 1]!r}) follows {raw[int(index)]!r} after "
-            f"{_describe_step(float(steps[index]), numeric)}, about {round(steps[index] / regular) - 1} row(s) missing"
-            for index in gaps[:MAX_LISTED_GAPS]
-        )
-        more = f" and {gaps.size - MAX_LISTED_GAPS} more" if gaps.size > MAX_LISTED_GAPS else ""
-        raise ConfigError(
-            f"{path}: {series}{gaps.size} gap(s) in time order in column {column!r} (the rows are "
-            f"{_describe_step(regular, numeric)} apart): {listed}{more}. A window across a gap would span more "
-            "time than its rows say. Fill the missing rows (e.g. interpolate), cut the file at the gap, or set "
-            "data.allow_gaps=true to treat the rows as evenly spaced anyway."
-        )
-    return regular
-
-
-def time_order_parts(num_rows: int, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
-    """The last test_fraction of the rows for testing, val_fraction of the rest before them for validation."""
-    num_test = round(num_rows * test_fraction)
-    rest = num_rows - num_test
-    num_validation = round(rest * val_fraction)
-    return {
-        "training": (0, rest - num_validation),
-        "validation": (rest - num_validation, rest),
-        "test": (rest, num_rows),
-    }
-
-
 def _not_numeric(values: list[str]) -> bool:
     try:
         for value in values:
@@ -348,71 +234,7 @@ def _check_part_lengths(path, data_cfg, layout: WindowLayout, parts: dict, num_r
             )
 
 
-# ------------------------------------------------------------------ windows, statistics, baselines
-def first_rows_per_series(series: Series, part: str) -> list[np.ndarray]:
-    """Per series, the first row of every example that lies entirely inside that series' `part`."""
-    return [
-        np.arange(parts[part][0], parts[part][1] - series.layout.rows_per_example + 1, dtype="int64")
-        for parts in series.series_parts
-    ]
-
-
-def first_rows(series: Series, part: str) -> np.ndarray:
-    """The first row of every example that lies entirely inside `part` (of one series: none crosses two)."""
-    return np.concatenate(first_rows_per_series(series, part))
-
-
-def _latest_and_ahead(series: Series, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return starts + series.layout.window - 1, starts + series.layout.target_offset
-
-
-def naive_errors(series: Series, part: str) -> np.ndarray:
-    """(examples, targets) absolute errors of predicting the last observed value, in the targets' units."""
-    latest, ahead = _latest_and_ahead(series, first_rows(series, part))
-    return np.abs(series.targets[ahead].astype("float64") - series.targets[latest])
-
-
-def seasonal_naive_errors(series: Series, part: str) -> np.ndarray:
-    """(examples, targets) absolute errors of predicting the latest value at the target's point of the season:
-    the target's time less whole seasons, inside the example's window (the config's check)."""
-    latest, ahead = _latest_and_ahead(series, first_rows(series, part))
-    reference = latest - seasonal_lag(series.season, series.layout.horizon)
-    return np.abs(series.targets[ahead].astype("float64") - series.targets[reference])
-
-
-def naive_forecast_mae(series: Series, part: str) -> float:
-    """Mean absolute error, in the target's units, of predicting the last observed value."""
-    return float(np.mean(naive_errors(series, part)))
-
-
-def forecast_baselines(series: Series) -> dict:
-    """The baselines' MAE on the validation and test windows: over every target and window (`validation`,
-    `test`, as before), per target, and per series; the seasonal-naive one likewise when data.season is set.
-    What trainers/evaluation.py sets the model's own test errors beside."""
-
-    def scores(errors_of) -> dict:
-        errors = {part: errors_of(series, part) for part in ("validation", "test")}
-        counts = [len(starts) for starts in first_rows_per_series(series, "test")]
-        cuts = np.cumsum([0, *counts])
-        return {
-            "validation": float(errors["validation"].mean()),
-            "test": float(errors["test"].mean()),
-            "test_per_target": errors["test"].mean(axis=0).tolist(),
-            "test_per_series": [float(errors["test"][cuts[i]:cuts[i + 1]].mean()) for i in range(len(counts))],
-        }
-
-    baselines = {
-        **scores(naive_errors),
-        "targets": list(series.target_names),
-        "series": list(series.series_names) if len(series.series_names) > 1 or series.series_names[0] else None,
-        "test_windows_per_series": [len(starts) for starts in first_rows_per_series(series, "test")],
-        "seasonal": None,
-    }
-    if series.season is not None:
-        baselines["seasonal"] = {"season": series.season, **scores(seasonal_naive_errors)}
-    return baselines
-
-
+# ------------------------------------------------------------------ windows and their statistics
 def _training_ranges(series: Series) -> np.ndarray:
     return np.concatenate([np.arange(*parts["training"]) for parts in series.series_parts])
 
@@ -424,7 +246,7 @@ def training_statistics(series: Series) -> dict:
     rows = _training_ranges(series)
     features = series.features[rows].astype("float64")
     if series.target_transform == "delta":
-        latest, ahead = _latest_and_ahead(series, first_rows(series, "training"))
+        latest, ahead = latest_and_ahead(series, first_rows(series, "training"))
         targets = series.targets[ahead].astype("float64") - series.targets[latest]
     else:
         targets = series.targets[rows].astype("float64")
@@ -456,14 +278,6 @@ def window_dataset(series: Series, part: str):
     return tf.data.Dataset.from_tensor_slices(first_rows(series, part)).map(
         example, num_parallel_calls=tf.data.AUTOTUNE
     )
-
-
-def model_test_errors(model, test_dataset) -> np.ndarray:
-    """(examples, targets) absolute errors of `model` on the (batched) test windows, in the targets' units and in
-    the baselines' order (series after series, each in time order), for per-target and per-series scores."""
-    truth = np.concatenate([targets.numpy() for _, targets in test_dataset], axis=0).astype("float64")
-    predicted = np.asarray(model.predict(test_dataset, verbose=0), dtype="float64")
-    return np.abs(predicted.reshape(truth.shape) - truth)
 
 
 def load_timeseries(data_cfg) -> Streams:

@@ -26,7 +26,7 @@ from bench.public_data import (
 )
 from tests.conftest import run_launch
 from trainers.schema import DataConfig
-from trainers.timeseries import forecast_baselines
+from trainers.series_windows import forecast_baselines
 from trainers.timeseries import read_series as launcher_read_series
 
 

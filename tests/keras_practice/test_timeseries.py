@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 from tests.conftest import run_launch
 from tests.keras_practice.makers import write_seasonal_csv
 from trainers.schema import ConfigError, DataConfig
-from trainers.timeseries import first_rows, naive_forecast_mae, read_series, training_statistics, window_dataset
+from trainers.series_windows import first_rows, naive_forecast_mae
+from trainers.timeseries import read_series, training_statistics, window_dataset
 
 ROWS, WINDOW, SAMPLING_RATE, HORIZON = 1200, 48, 2, 6
 GEOMETRY = [f"data.window={WINDOW}", f"data.sampling_rate={SAMPLING_RATE}", f"data.horizon={HORIZON}"]

@@ -21,11 +21,10 @@ from tests.keras_practice.forecast_data import co2_weekly, write_co2_csv, write_
 from tests.keras_practice.makers import write_seasonal_csv
 from trainers.evaluation import compare_to_naive_forecast, summary
 from trainers.schema import ConfigError, DataConfig
+from trainers.series_times import time_order_parts
+from trainers.series_windows import first_rows_per_series, forecast_baselines
 from trainers.timeseries import (
-    first_rows_per_series,
-    forecast_baselines,
     read_series,
-    time_order_parts,
     training_statistics,
     window_dataset,
 )
