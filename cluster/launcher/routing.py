@@ -66,11 +66,12 @@ def submit(launcher: Any, arguments: Sequence[str], address: str, max_batch_size
     """Check every job here, then ship the sweep to the cluster and follow it (exits with its status)."""
     from cluster.launcher.job_catalog import JobCatalog
     from cluster.launcher.job_configs import setting_key
-    from cluster.submission.submit import SweepToShip, ship_sweep
+    from cluster.submission.submit import SweepToShip, checking_before_submission, ship_sweep
 
     jobs = jobs_to_submit(arguments, max_batch_size, search)
     catalog = JobCatalog(launcher)
-    catalog.check(jobs)
+    with checking_before_submission():
+        catalog.check(jobs)
     settings = launcher.settings
     ship_sweep(SweepToShip(
         address=address, argv=sys.argv[1:], sweep_dir=str(launcher.config.hydra.sweep.dir),

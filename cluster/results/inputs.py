@@ -12,13 +12,16 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import sys
 from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cluster.results.data_cache import DataCache, Listing, RemoteFile
 from cluster.store import StorageError, parse_uri
+from cluster.store.errors import BucketMissing
 from cluster.store.uri import StorageURI
+from cluster.submission.submit import is_checking_before_submission
 from trainers.class_folders import IMAGE_EXTENSIONS, TEXT_EXTENSIONS
 from trainers.schema import TFRECORD_GLOB_FIELDS, ConfigError, glob_matching
 from trainers.schema import validate_job as validate_trainer_job
@@ -59,6 +62,8 @@ def validate_job(cfg: DictConfig) -> None:
     validate_trainer_job(cfg)
     for key, uri, is_folder in bucket_inputs(cfg):
         listing = list_input(key, uri, is_folder)
+        if listing is None:
+            continue
         if key == "data.path" and cfg.data.name in FOLDERS:
             _check_class_folders(listing, cfg.data)
         if key == "data.path" and cfg.data.name in CSV_KINDS:
@@ -82,8 +87,9 @@ def local_inputs(cfg: DictConfig, cache: Optional[DataCache] = None) -> DictConf
     return local
 
 
-def list_input(key: str, uri: str, is_folder: bool, fresh: bool = False) -> Listing:
-    """The objects behind one input URI: one object, or every object under a folder-like prefix."""
+def list_input(key: str, uri: str, is_folder: bool, fresh: bool = False) -> Optional[Listing]:
+    """The objects behind one input URI: one object, or every object under a folder-like prefix. None only while
+    a sweep is checked before submission on a machine that cannot read the bucket (the cluster checks it)."""
     if not fresh and (uri, is_folder) in _listings:
         return _listings[(uri, is_folder)]
     try:
@@ -94,7 +100,13 @@ def list_input(key: str, uri: str, is_folder: bool, fresh: bool = False) -> List
 
     try:
         infos = GCSStore(StorageURI("gs", parsed.bucket, "")).list(parsed.prefix)
+    except BucketMissing as error:
+        raise ConfigError(f"{key}={uri} cannot be read: {error}") from None
     except StorageError as error:
+        if is_checking_before_submission():  # this machine's credentials say nothing of the cluster's
+            print(f"[raylaunch] {key}={uri} not checked here ({error}); the sweep's driver on the cluster checks "
+                  "it before any trial starts.", file=sys.stderr, flush=True)
+            return None
         raise ConfigError(f"{key}={uri} cannot be read: {error}") from None
     name = parsed.prefix
     exact = [info for info in infos if info.key == name]

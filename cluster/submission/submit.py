@@ -20,6 +20,8 @@ environment variables the job gets from here are those named in `hydra.launcher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import os
 import secrets
 import shlex
@@ -34,6 +36,26 @@ from hydra.errors import CompactHydraException
 NEVER_FORWARDED = ("GOOGLE_APPLICATION_CREDENTIALS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 # What `python launch.py jobs` lists: the sweeps this tool submitted.
 METADATA_KEY = "raylaunch_sweep"
+
+
+# Set while the jobs of a sweep about to be submitted are checked on the submitting machine: a check that cannot
+# reach something here (no credentials, no permission) says nothing of the cluster's nodes, whose driver checks
+# again before any trial starts.
+_checking_before_submission = contextvars.ContextVar("checking_before_submission", default=False)
+
+
+@contextlib.contextmanager
+def checking_before_submission():
+    token = _checking_before_submission.set(True)
+    try:
+        yield
+    finally:
+        _checking_before_submission.reset(token)
+
+
+def is_checking_before_submission() -> bool:
+    """Whether the app's job check runs on the submitting machine, not where the jobs will run."""
+    return _checking_before_submission.get()
 
 
 class SubmitError(CompactHydraException):

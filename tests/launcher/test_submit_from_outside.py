@@ -154,6 +154,37 @@ def test_a_missing_bucket_is_refused_on_a_laptop_that_can_check_it(cloud, checko
     assert listed_jobs(cloud, tmp_path) == before
 
 
+def test_data_missing_from_the_bucket_is_refused_on_a_laptop_that_can_check_it(cloud, checkout, tmp_path):
+    """Issue 22: a data.path the bucket does not hold is named on the laptop, and nothing is submitted."""
+    before = listed_jobs(cloud, tmp_path)
+    missing = f"gs://{cloud.bucket}/datasets/never-pushed"
+    result = submit(checkout, ["data=image_folder", f"data.path={missing}", f"storage.uri=gs://{cloud.bucket}/submitted",
+                               *QUICK], cloud, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert missing in result.stderr and "python launch.py push" in result.stderr, output[-3000:]
+    assert "Submitted sweep" not in result.stdout and "Traceback" not in output
+    assert listed_jobs(cloud, tmp_path) == before
+
+
+def test_data_missing_from_the_bucket_is_refused_by_the_driver_before_any_trial(cloud, checkout, tmp_path):
+    """Without credentials on the laptop the check runs on the cluster: the driver refuses the sweep before it
+    starts a trial, and the submitting command exits with that refusal."""
+    no_credentials = {key: value for key, value in launch_env().items() if key != "STORAGE_EMULATOR_HOST"}
+    missing = f"gs://{cloud.bucket}/datasets/never-pushed"
+    result = submit(checkout, ["data=image_folder", f"data.path={missing}", f"storage.uri=gs://{cloud.bucket}/submitted",
+                               "hydra.sweep.dir=multirun/no-data", *QUICK], cloud, cwd=tmp_path, env=no_credentials)
+    output = result.stdout + result.stderr
+    assert "Submitted sweep" in result.stdout, output[-3000:]
+    assert result.returncode == 2, output[-3000:]
+    assert missing in output and "no job of this sweep was started" in output, output[-3000:]
+    # No trial reached the store: the refusal came before Ray started one.
+    from cluster.store import open_store
+
+    store = open_store(f"gs://{cloud.bucket}/submitted")
+    assert not [info.key for info in store.list("no-data/") if "/trials/" in info.key]
+
+
 def test_stopping_a_submitted_sweep_ends_its_trials_on_every_node(cloud, checkout, tmp_path):
     log_path = tmp_path / "submit.log"
     with open(log_path, "w") as log:
