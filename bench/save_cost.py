@@ -2,7 +2,7 @@
 figure whole-epoch pairs (bench/preemption.py) cannot resolve on a loaded machine.
 
     python -m bench.save_cost                        # the tutorial CNN, float32, 6 epochs of 30,000 samples,
-                                                     # a save every 20 steps (~70 saves; ~3 min on 2 idle cores)
+                                                     # a save every 20 steps (63 saves; ~3 min on 2 loaded cores)
     python -m bench.save_cost --num-train 4096 --epochs 2 --every 8   # smoke (~1 min)
 
 One `trainers.job.train` of `experiment=bench_mnist` (as `launch.py` runs it, 241,546 parameters, batch 128, Adam)
@@ -18,9 +18,9 @@ Figures: one save in training steps, save_i / (median of the plain steps in the 
 range over the saves (the first save, which pays one-time costs, is reported apart; as a cross-check, the mean
 save over the mean plain step); the same with the excess of the first step after each save over that median added
 (what a save leaves behind: caches, the kernel writing the file out); and from them the epoch-time overhead of
-`trainer.save_every_steps=N` = (one save in steps) / N for several N. Load slows saves and steps alike, so their
-ratio holds better than either under load; it is not immune to it (a save and the steps around it can meet
-different load).
+`trainer.save_every_steps=N` = (one save in steps) / N for several N. The ratio still depends on the load: on
+2 cores, heavy load slowed the save more than the step (0.6-0.7 steps a save at load 3, 1.4-2.1 at load 8-11);
+give the load with the figure.
 
 The last line printed is one JSON object (`--out`/results.json has every step and save).
 """
