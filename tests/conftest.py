@@ -82,6 +82,16 @@ def run_launch(
     )
 
 
+def launch_refused(result: subprocess.CompletedProcess, *expected: str) -> str:
+    """The launch exited 2 with one `Config error` line holding every expected text; returns that line."""
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Config error")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    for text in expected:
+        assert text in errors[0], errors[0]
+    return errors[0]
+
+
 def wait_for(predicate, timeout: float = 20.0, what: str = "the condition", interval: float = 0.1):
     """Poll until predicate() is truthy and return its value; fail the test at the deadline."""
     deadline = time.monotonic() + timeout

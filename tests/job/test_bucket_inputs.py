@@ -11,7 +11,7 @@ import pytest
 
 from cluster.results.data_cache import DOWNLOADS_LOG
 from cluster.results.push import push
-from tests.conftest import run_launch
+from tests.conftest import launch_refused, run_launch
 from tests.keras_practice.makers import write_houses_csv, write_image_folder
 
 NO_UPLOADS = "storage.uri=null"
@@ -21,15 +21,6 @@ NO_UPLOADS = "storage.uri=null"
 def bucket_env(gcs, tmp_path):
     server, bucket = gcs
     return bucket, {"STORAGE_EMULATOR_HOST": server.url, "RAYLAUNCH_DATA_CACHE": str(tmp_path / "cache")}
-
-
-def refused(result, *expected: str) -> str:
-    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Config error")]
-    assert len(errors) == 1, result.stderr[-3000:]
-    for text in expected:
-        assert text in errors[0], errors[0]
-    return errors[0]
 
 
 def test_bad_bucket_inputs_are_refused_before_anything_starts(bucket_env, tmp_path, tensorflow_unimportable):
@@ -42,17 +33,17 @@ def test_bad_bucket_inputs_are_refused_before_anything_starts(bucket_env, tmp_pa
     push(write_houses_csv(tmp_path / "houses.csv", rows=20), f"gs://{bucket}/data/houses.csv", out=lambda line: None)
 
     missing_bucket = "gs://no-such-bucket-here/data/photos"
-    refused(run_launch("data=image_folder", f"data.path={missing_bucket}", NO_UPLOADS, env=env),
+    launch_refused(run_launch("data=image_folder", f"data.path={missing_bucket}", NO_UPLOADS, env=env),
             missing_bucket, "does not exist")
     missing_prefix = f"gs://{bucket}/data/nothing"
-    refused(run_launch("data=image_folder", f"data.path={missing_prefix}", NO_UPLOADS, env=env),
+    launch_refused(run_launch("data=image_folder", f"data.path={missing_prefix}", NO_UPLOADS, env=env),
             missing_prefix, "python launch.py push")
-    refused(run_launch("data=image_folder", f"data.path=gs://{bucket}/data/photos", NO_UPLOADS, env=env),
+    launch_refused(run_launch("data=image_folder", f"data.path=gs://{bucket}/data/photos", NO_UPLOADS, env=env),
             f"Empty class folder gs://{bucket}/data/photos/empty", "data.class_names")
-    refused(run_launch("model=mlp", "data=csv", f"data.path=gs://{bucket}/data/houses.csv", "data.target=cost",
+    launch_refused(run_launch("model=mlp", "data=csv", f"data.path=gs://{bucket}/data/houses.csv", "data.target=cost",
                        NO_UPLOADS, env=env),
             "data.target=cost", f"gs://{bucket}/data/houses.csv", "Columns: area, rooms, age, price, kind")
-    refused(run_launch("model=transfer", "data=image_folder", f"data.path=gs://{bucket}/data/photos",
+    launch_refused(run_launch("model=transfer", "data=image_folder", f"data.path=gs://{bucket}/data/photos",
                        "data.class_names=[dark,light]", f"model.weights=gs://{bucket}/weights/none.weights.h5",
                        NO_UPLOADS, env=env),
             f"model.weights=gs://{bucket}/weights/none.weights.h5", "no such object")

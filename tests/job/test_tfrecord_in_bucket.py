@@ -8,20 +8,11 @@ import json
 
 from cluster.results.data_cache import DOWNLOADS_LOG
 from cluster.results.push import push
-from tests.conftest import run_launch
+from tests.conftest import launch_refused, run_launch
 from tests.keras_practice.tfrecord_data import write_digits
 
 NO_UPLOADS = "storage.uri=null"
 SPEC = ("data.features={image:{kind:image,channels:1,size:[8,8]}}", "data.label={name:label,kind:int,num_classes:10}")
-
-
-def refused(result, *expected: str) -> str:
-    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Config error")]
-    assert len(errors) == 1, result.stderr[-3000:]
-    for text in expected:
-        assert text in errors[0], errors[0]
-    return errors[0]
 
 
 def test_tfrecord_files_only_in_the_bucket_train_and_bad_globs_are_refused(gcs, tmp_path, tensorflow_unimportable):
@@ -33,14 +24,14 @@ def test_tfrecord_files_only_in_the_bucket_train_and_bad_globs_are_refused(gcs, 
     globs = ("data.files=digits-train*", "data.test_files=digits-test*")
 
     blocked = {**env, **tensorflow_unimportable}
-    refused(run_launch("data=tfrecord", f"data.path=gs://{bucket}/data/nothing", *globs, *SPEC, NO_UPLOADS,
+    launch_refused(run_launch("data=tfrecord", f"data.path=gs://{bucket}/data/nothing", *globs, *SPEC, NO_UPLOADS,
                        env=blocked),
             f"data.path=gs://{bucket}/data/nothing", "no objects at or under it", "python launch.py push")
-    refused(run_launch("data=tfrecord", f"data.path={uri}", "data.files=digits-train*",
+    launch_refused(run_launch("data=tfrecord", f"data.path={uri}", "data.files=digits-train*",
                        "data.test_files=digits-validation*", *SPEC, NO_UPLOADS, env=blocked),
             "Invalid value for `data.test_files`: received 'digits-validation*', which matches no object under "
             f"{uri}", "digits-test.tfrecord-00000-of-00001")
-    refused(run_launch("data=tfrecord", "data.path=gs://no-such-bucket-here/digits", *globs, *SPEC, NO_UPLOADS,
+    launch_refused(run_launch("data=tfrecord", "data.path=gs://no-such-bucket-here/digits", *globs, *SPEC, NO_UPLOADS,
                        env=blocked),
             "gs://no-such-bucket-here/digits", "does not exist")
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())

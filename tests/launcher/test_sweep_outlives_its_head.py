@@ -78,6 +78,18 @@ def wait_for_job_0_done_and_job_1_at_epoch_2(cloud: CloudLikeCluster, prefix: st
              interval=0.5)
 
 
+def assert_job_0_kept_and_job_1_continued(cloud: CloudLikeCluster, prefix: str, sweep_name: str,
+                                          first_result: dict, epoch_at_kill: int) -> None:
+    """The finished job was not run again; the unfinished one went on from its stored epoch, without a gap or a
+    repeat, to its 8th epoch."""
+    record = stored_json(cloud, prefix, f"{sweep_name}/trials/0/trial.json")
+    assert len(record["attempts"]) == 1, "the finished job was run again"
+    assert stored_json(cloud, prefix, f"{sweep_name}/trials/0/metrics.json") == first_result
+    resumed = stored_json(cloud, prefix, f"{sweep_name}/trials/1/metrics.json")
+    assert resumed["resumed_from_epoch"] >= epoch_at_kill >= 2
+    assert [entry["epoch"] for entry in resumed["history"]] == list(range(1, 9)), "a gap or a repeat"
+
+
 def sampled_lrs(board: dict) -> list[str]:
     return [re.search(r"\blr=(\S+)", row["overrides"]).group(1) for row in board["trials"]]
 
@@ -126,12 +138,7 @@ def test_a_killed_driver_whose_folder_is_gone_is_resumed_from_the_bucket_in_anot
     finally:
         cloud.release_head()
 
-    record = stored_json(cloud, prefix, f"{name}/trials/0/trial.json")
-    assert len(record["attempts"]) == 1, "the finished job was run again"
-    assert stored_json(cloud, prefix, f"{name}/trials/0/metrics.json") == first_result
-    resumed = stored_json(cloud, prefix, f"{name}/trials/1/metrics.json")
-    assert resumed["resumed_from_epoch"] >= epoch_at_kill >= 2
-    assert [entry["epoch"] for entry in resumed["history"]] == list(range(1, 9)), "a gap or a repeat"
+    assert_job_0_kept_and_job_1_continued(cloud, prefix, name, first_result, epoch_at_kill)
     board = json.loads((elsewhere / "leaderboard.json").read_text())
     assert [row["job"] for row in board["trials"]] == [0, 1, 2]
     assert [row["status"] for row in board["trials"]] == ["COMPLETED"] * 3
@@ -236,12 +243,7 @@ def test_the_same_submitted_command_on_a_head_that_lost_its_disk_resumes_instead
     finally:
         cloud.release_head()
 
-    record = stored_json(cloud, prefix, f"{name}/trials/0/trial.json")
-    assert len(record["attempts"]) == 1, "the finished job was run again"
-    assert stored_json(cloud, prefix, f"{name}/trials/0/metrics.json") == first_result
-    resumed = stored_json(cloud, prefix, f"{name}/trials/1/metrics.json")
-    assert resumed["resumed_from_epoch"] >= epoch_at_kill >= 2
-    assert [entry["epoch"] for entry in resumed["history"]] == list(range(1, 9))
+    assert_job_0_kept_and_job_1_continued(cloud, prefix, name, first_result, epoch_at_kill)
     manifest = stored_json(cloud, prefix, f"{name}/manifest.json")
     assert [row["status"] for row in manifest["leaderboard"]] == ["COMPLETED", "COMPLETED"]
 
@@ -280,11 +282,6 @@ def test_a_sweep_whose_driver_machine_died_is_resumed_from_a_laptop_onto_the_clu
     finally:
         cloud.release_head()
 
-    record = stored_json(cloud, prefix, f"{name}/trials/0/trial.json")
-    assert len(record["attempts"]) == 1, "the finished job was run again"
-    assert stored_json(cloud, prefix, f"{name}/trials/0/metrics.json") == first_result
-    resumed = stored_json(cloud, prefix, f"{name}/trials/1/metrics.json")
-    assert resumed["resumed_from_epoch"] >= epoch_at_kill >= 2
-    assert [entry["epoch"] for entry in resumed["history"]] == list(range(1, 9))
+    assert_job_0_kept_and_job_1_continued(cloud, prefix, name, first_result, epoch_at_kill)
     manifest = stored_json(cloud, prefix, f"{name}/manifest.json")
     assert [row["status"] for row in manifest["leaderboard"]] == ["COMPLETED", "COMPLETED"]
