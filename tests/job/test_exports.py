@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from tests import ports
 from tests.capabilities import require_programs
 from tests.conftest import run_launch
-from tests.keras_practice.makers import write_cars_csv, write_seasonal_csv
+from tests.keras_practice.makers import write_cars_csv, write_houses_csv, write_seasonal_csv
 from tests.tensorboard.test_hparams_browser import BROWSER_INSTALL, CHROMIUM_FLAGS
 
 TFJS_VERSION = "4.22.0"  # the runtime version the graph-model format is checked against
@@ -209,6 +209,49 @@ def test_onnx_and_tfjs_of_categorical_columns_are_refused_before_training(tmp_pa
     assert ("Config error: export.onnx=true cannot export this model: its categorical columns (brand, colour, dealer)"
             in result.stderr)
     assert "Epoch 1/" not in result.stdout and not (tmp_path / "job" / "metrics.json").exists()
+
+
+def test_exports_of_a_table_with_missing_cells_fill_them_as_best_keras_does(tmp_path):
+    """data.impute=median lives inside the model: the ONNX, TFLite and TF Serving files take a row whose missing
+    numbers are NaN and predict what best.keras predicts (the medians and was-missing inputs went with them)."""
+    import keras
+    import onnxruntime
+    import tensorflow as tf
+
+    lines = write_houses_csv(tmp_path / "houses.csv", rows=200).read_text().splitlines()
+    holes = [lines[0]]
+    for row, line in enumerate(lines[1:]):
+        cells = line.split(",")[:4]  # area, rooms, age, price: numbers only, so every format may export
+        cells[0] = "" if row % 7 == 0 else cells[0]
+        cells[2] = "NA" if row % 11 == 0 else cells[2]
+        holes.append(",".join(cells))
+    table = tmp_path / "holes.csv"
+    table.write_text(",".join(lines[0].split(",")[:4]) + "\n" + "\n".join(holes[1:]) + "\n")
+    job = tmp_path / "job"
+    result = run_launch("model=mlp", "data=csv", f"data.path={table}", "data.target=price", "trainer.epochs=1",
+                        "trainer.verbose=0", "storage.uri=null", "export.saved_model=true", "export.tflite=true",
+                        "export.onnx=true", f"hydra.run.dir={job}")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    rows = np.array([[np.nan, 1, np.nan], [136.0, 2, 58.3], [100.0, np.nan, 10.0], [np.nan, np.nan, np.nan]],
+                    dtype="float32")
+    expected = keras.models.load_model(job / "checkpoints" / "best.keras").predict(rows, verbose=0).ravel()
+    assert np.isfinite(expected).all() and len(set(expected.tolist())) == len(rows)
+
+    onnx = onnxruntime.InferenceSession(str(job / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
+    (from_onnx,) = onnx.run(None, {"inputs": rows})
+    tflite = tf.lite.Interpreter(str(job / "export" / "model.tflite"))
+    given = tflite.get_input_details()[0]
+    tflite.resize_tensor_input(given["index"], rows.shape)
+    tflite.allocate_tensors()
+    tflite.set_tensor(given["index"], rows)
+    tflite.invoke()
+    from_tflite = tflite.get_tensor(tflite.get_output_details()[0]["index"])
+    serving = tf.saved_model.load(str(job / "export" / "serving" / "1")).signatures["serving_default"]
+    (from_serving,) = serving(tf.constant(rows)).values()
+    for name, predicted in (("onnx", from_onnx), ("tflite", from_tflite), ("serving", from_serving.numpy())):
+        relative = float(np.abs(predicted.ravel() - expected).max() / np.abs(expected).max())
+        assert relative < 1e-5, f"{name}: {predicted.ravel()} against best.keras {expected}"
 
 
 def test_raw_text_exports_are_refused_by_validate():
