@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import sys
 from typing import Optional
@@ -30,7 +31,8 @@ SCHEME = "gs://"
 # Data sets whose data.path is a folder of class sub-folders, and the files each class folder must hold.
 FOLDERS = {"image_folder": IMAGE_EXTENSIONS, "text_folder": TEXT_EXTENSIONS, "imdb_text": TEXT_EXTENSIONS}
 CSV_KINDS = ("csv", "timeseries")
-# data=tfrecord: data.path is a prefix, downloaded whole; data.files (and val_files, test_files) pick files in it.
+# data=tfrecord: data.path is a prefix; data.files (and val_files, test_files) pick files in it, and only those are
+# downloaded (a prefix often holds other splits or the raw data the records were made from).
 GLOBBED = ("tfrecord",)
 HEADER_BYTES = 1 << 16  # the header of a CSV is read from its first 64 KiB
 PUSH_HINT = "python launch.py push LOCAL_FOLDER_OR_FILE {uri}"
@@ -82,7 +84,10 @@ def local_inputs(cfg: DictConfig, cache: Optional[DataCache] = None) -> DictConf
     local = copy.deepcopy(cfg)
     with read_write(local), open_dict(local):
         for key, uri, is_folder in inputs:
-            path = cache.fetch(list_input(key, uri, is_folder, fresh=True))
+            listing = list_input(key, uri, is_folder, fresh=True)
+            if key == "data.path" and cfg.data.name in GLOBBED:
+                listing = _globbed_files_only(listing, cfg.data)
+            path = cache.fetch(listing)
             OmegaConf.update(local, key, str(path))
     return local
 
@@ -180,6 +185,15 @@ def _check_globs(listing: Listing, data) -> None:
                               f"{listing.uri}. Allowed: a glob relative to data.path matching TFRecord files; the "
                               f"prefix holds {names}. Fix the glob, or upload the files: "
                               f"`{PUSH_HINT.format(uri=listing.uri)}`.")
+
+
+def _globbed_files_only(listing: Listing, data) -> Listing:
+    """The part of a prefix that data.files, val_files and test_files match: what the job reads. Another set of
+    globs on the same prefix is another cache entry."""
+    relatives = [file.relative for file in listing.files]
+    wanted = {relative for key in TFRECORD_GLOB_FIELDS if data.get(key) is not None
+              for relative in glob_matching(relatives, data.get(key))}
+    return dataclasses.replace(listing, files=tuple(file for file in listing.files if file.relative in wanted))
 
 
 def _check_csv_header(listing: Listing, data) -> None:

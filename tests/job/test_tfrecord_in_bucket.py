@@ -19,6 +19,8 @@ def test_tfrecord_files_only_in_the_bucket_train_and_bad_globs_are_refused(gcs, 
     server, bucket = gcs
     env = {"STORAGE_EMULATOR_HOST": server.url, "RAYLAUNCH_DATA_CACHE": str(tmp_path / "cache")}
     records = write_digits(tmp_path / "digits", train_shards=3, test_shards=1)
+    (records / "raw").mkdir()  # what a prefix often holds besides the records: never downloaded by the job
+    (records / "raw" / "digits.csv").write_bytes(b"0," * 50_000)
     uri = f"gs://{bucket}/data/digits"
     push(records, uri, out=lambda line: None)
     globs = ("data.files=digits-train*", "data.test_files=digits-test*")
@@ -46,5 +48,8 @@ def test_tfrecord_files_only_in_the_bucket_train_and_bad_globs_are_refused(gcs, 
     assert metrics["epochs_run"] == 2 and metrics["num_train_examples"] == 958
     assert metrics["test"]["accuracy"] > 0.3, metrics["test"]  # 10 classes: chance is 0.1
     assert f"path: {uri}\n" in (job_dir / "resolved_config.yaml").read_text()
-    log = (tmp_path / "cache" / DOWNLOADS_LOG).read_text().splitlines()
-    assert [json.loads(line)["event"] for line in log] == ["download"]
+    log = [json.loads(line) for line in (tmp_path / "cache" / DOWNLOADS_LOG).read_text().splitlines()]
+    assert [line["event"] for line in log] == ["download"] and log[0]["files"] == 4
+    (copy,) = (tmp_path / "cache" / "entries").iterdir()
+    assert sorted(path.name for path in (copy / "files").iterdir()) == sorted(
+        path.name for path in records.iterdir() if path.name != "raw")
