@@ -7,8 +7,9 @@ One package per job, imports going down only (tests/unit/test_import_rules.py ch
     results/      the Keras job's results (uploads, resumable state, pull, TensorBoard mirror, the sweep's
                   manifest) and its inputs from buckets (checks, the node's data cache, push): the only code
                   outside trainers/ that reads the job's file layout; imports store, submission, private_apis,
-                  trainers.job_files / trainers.export, and trainers.schema / trainers.class_folders (the app's
-                  validation around the bucket checks, and what a class folder holds)
+                  trainers.job_files / trainers.export, and trainers.schema / trainers.class_folders /
+                  trainers.csv_files (the app's validation around the bucket checks, what a class folder holds,
+                  how a CSV's header splits)
     store/        the object store (local folder or GCS), its pointers and sweep names: imports nothing here
     definitions/  checks of the cluster definitions beside this file (gcp-gpu.yaml, kuberay/, pinned
                   requirements): imports private_apis

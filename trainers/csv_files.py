@@ -53,6 +53,14 @@ def detect_delimiter(text: str) -> Optional[str]:
     return best
 
 
+def header_of(text: str, delimiter: Optional[str] = None) -> list[str]:
+    """The column names in a CSV's first lines, split as read_table splits them: `delimiter` (data.delimiter),
+    else the detected one, else a comma. For a header read before the file is fetched (a bucket's object)."""
+    chosen = delimiter_character(delimiter) if delimiter else detect_delimiter(text) or ","
+    first = next((row for row in csv.reader(io.StringIO(text), delimiter=chosen) if row), [])
+    return [name.strip() for name in first]
+
+
 def read_table(path, delimiter: Optional[str] = None) -> CsvFile:
     """A CSV file's header and rows, with each row's line. `delimiter` null: detected (see detect_delimiter),
     else a comma. Rows without the header's number of fields are refused, the first MAX_LISTED named."""
@@ -102,11 +110,12 @@ def _delimiter_hint(text: str, chosen: str, fields: int) -> str:
     return f" With data.delimiter={setting} the header has {others[wider[0]]} fields."
 
 
+
+
 def read_rows(path) -> tuple[list[str], list[list[str]]]:
     """The header and rows of a comma-separated file (what data=timeseries reads)."""
     table = read_table(path, ",")
     return table.header, table.rows
-
 
 
 def numeric_column(path, column: str, values: list[str], fix: str = "") -> np.ndarray:

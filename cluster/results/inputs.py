@@ -10,9 +10,7 @@ node's local copy (`local_inputs`, through cluster/results/data_cache.py) before
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
-import io
 import sys
 from typing import Optional
 
@@ -24,6 +22,7 @@ from cluster.store.errors import BucketMissing
 from cluster.store.uri import StorageURI
 from cluster.submission.submit import is_checking_before_submission
 from trainers.class_folders import IMAGE_EXTENSIONS, TEXT_EXTENSIONS
+from trainers.csv_files import header_of
 from trainers.schema import TFRECORD_GLOB_FIELDS, ConfigError, glob_matching
 from trainers.schema import validate_job as validate_trainer_job
 
@@ -207,10 +206,12 @@ def _check_csv_header(listing: Listing, data) -> None:
     except Exception as error:  # noqa: BLE001 - any failure to read is reported with the URI
         raise ConfigError(f"data.path={listing.uri} cannot be read: {type(error).__name__}: {str(error)[:300]}") \
             from None
-    lines = head.decode("utf-8-sig", errors="replace").splitlines()
-    if not lines:
+    text = head.decode("utf-8-sig", errors="replace")
+    if file.size > HEADER_BYTES:
+        text = text.rsplit("\n", 1)[0]  # a line cut off at the read's end would spoil the delimiter's detection
+    if not text.strip():
         raise ConfigError(f"data.path={listing.uri} is empty; expected a CSV file with a header row.")
-    header = next(csv.reader(io.StringIO(lines[0])))
+    header = header_of(text, data.get("delimiter"))  # split by the delimiter the job will read it with
     targets = data.target if OmegaConf.is_list(data.target) else ([data.target] if data.target is not None else [])
     if not targets and data.name == "csv":
         raise ConfigError(f"data=csv needs data.target, the column to predict. Columns in {listing.uri}: "

@@ -5,6 +5,7 @@ reusing the copy: tests/results/test_data_cache.py."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -71,3 +72,25 @@ def test_a_job_trains_on_an_image_folder_that_is_only_in_the_bucket(bucket_env, 
     assert f"path: {uri}\n" in (job_dir / "resolved_config.yaml").read_text()
     log = (tmp_path / "cache" / DOWNLOADS_LOG).read_text().splitlines()
     assert [json.loads(line)["event"] for line in log] == ["download"]
+
+
+def test_a_semicolon_separated_table_in_the_bucket_is_checked_and_trains(bucket_env, tmp_path):
+    """The bucket's header check reads the delimiter as the job does (detected, or data.delimiter): a spreadsheet's
+    semicolons are not one column named 'area;rooms;age;price;kind'."""
+    bucket, env = bucket_env
+    with open(write_houses_csv(tmp_path / "houses.csv", rows=120)) as source:
+        rows = list(csv.reader(source))
+    table = tmp_path / "houses_semicolon.csv"
+    with open(table, "w", newline="") as file:
+        csv.writer(file, delimiter=";").writerows(rows)
+    uri = f"gs://{bucket}/data/houses_semicolon.csv"
+    push(table, uri, out=lambda line: None)
+
+    launch_refused(run_launch("model=mlp", "data=csv", f"data.path={uri}", "data.target=cost", NO_UPLOADS, env=env),
+                   "data.target=cost", uri, "Columns: area, rooms, age, price, kind")
+    job_dir = tmp_path / "job"
+    result = run_launch("model=mlp", "data=csv", f"data.path={uri}", "data.target=price", "trainer=quick",
+                        NO_UPLOADS, f"hydra.run.dir={job_dir}", env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert json.loads((job_dir / "metrics.json").read_text())["features"] == {
+        "area": "numeric", "rooms": "numeric", "age": "numeric", "kind": "one_hot (3 categories)"}

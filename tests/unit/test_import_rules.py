@@ -20,7 +20,7 @@ ALLOWED = {
     "cluster.launcher": {"cluster.store", "cluster.submission", "cluster.private_apis"},
     "cluster.results": {"cluster.store", "cluster.submission", "cluster.private_apis", "trainers.job_files",
                         "trainers.export",
-                        "trainers.schema", "trainers.class_folders"},
+                        "trainers.schema", "trainers.class_folders", "trainers.csv_files"},
     "trainers": set(),
     "hydra_plugins": {"cluster.launcher"},
 }
