@@ -112,12 +112,6 @@ def _delimiter_hint(text: str, chosen: str, fields: int) -> str:
 
 
 
-def read_rows(path) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of a comma-separated file (what data=timeseries reads)."""
-    table = read_table(path, ",")
-    return table.header, table.rows
-
-
 def numeric_column(path, column: str, values: list[str], fix: str = "") -> np.ndarray:
     """The cells of one column as float32; the first empty, non-numeric or NaN cell is refused with its line
     (`fix`: what the user can do about a non-numeric cell; by default, drop or encode the column)."""

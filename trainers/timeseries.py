@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from .csv_files import numeric_column, read_rows
+from .csv_files import numeric_column, read_table
 from .schema import ConfigError, check_season, target_columns
 from .series_times import check_time_order, parse_times, time_order_parts
 from .series_windows import first_rows, forecast_baselines, latest_and_ahead
@@ -170,8 +170,12 @@ def read_series(data_cfg) -> Series:
     )
     if path.is_dir():
         raise ConfigError(f"data.path: {path} is a folder; data=timeseries reads one CSV file.")
-    header, rows = read_rows(path)
-    time_column, targets = _check_columns(path, data_cfg, header)
+    table = read_table(path, data_cfg.get("delimiter"))  # null: detected, as for data=csv
+    header, rows = table.header, table.rows
+    try:
+        time_column, targets = _check_columns(path, data_cfg, header)
+    except ConfigError as error:  # a wrong data.delimiter reads the header as one column: name the one that fits
+        raise ConfigError(f"{error}{table.hint}") from None
     series_id = data_cfg.get("series_id")
     columns = {name: [row[position] for row in rows] for position, name in enumerate(header)}
     names, groups = _group_by_series(path, data_cfg, header, columns)

@@ -229,6 +229,25 @@ def test_jena_climate_times_are_read_without_a_format(tmp_path):
     assert series.feature_names == ["p (mbar)", "T (degC)"] and series.layout.num_steps == 2
 
 
+@pytest.mark.parametrize("delimiter,setting", [(";", None), ("\t", None), ("\t", "tab"), ("|", "|")])
+def test_a_series_with_another_delimiter_reads_as_its_comma_twin(seasonal, tmp_path, delimiter, setting):
+    """Spreadsheets in many locales write semicolons; data.delimiter null detects it, as for data=csv."""
+    with open(seasonal) as file:
+        rows = list(csv.reader(file))
+    copy = tmp_path / "series.csv"
+    with open(copy, "w", newline="") as file:
+        csv.writer(file, delimiter=delimiter).writerows(rows)
+    ours, comma = read_series(series_cfg(copy, delimiter=setting)), read_series(series_cfg(seasonal))
+    assert ours.feature_names == comma.feature_names == ["temperature", "humidity"]
+    assert np.array_equal(ours.features, comma.features) and ours.series_parts == comma.series_parts
+
+
+def test_a_wrong_delimiter_names_the_one_that_fits(seasonal):
+    message = refused(series_cfg(seasonal, delimiter=";"))
+    assert message == (f"data.target=temperature: no such column in {seasonal}. Columns: time,temperature,humidity. "
+                       "With data.delimiter=',' the header has 3 fields.")
+
+
 def test_launch_refuses_a_gap_with_exit_code_2_before_training(seasonal, tmp_path):
     gapped = without_lines(seasonal, tmp_path, 101, 103)
     result = run_launch("data=timeseries", f"data.path={gapped}", "data.target=temperature", *GEOMETRY, "model=lstm",

@@ -27,12 +27,21 @@ def test_a_bad_csv_option_is_refused_naming_the_field(override, expected):
     assert refusal("data=csv", "model=mlp", override).startswith(expected)
 
 
-@pytest.mark.parametrize("override", ["data.impute=refuse", "data.delimiter=';'", "data.missing_values=[NA]",
-                                      "data.dates=exclude", "data.missing_target=refuse"])
+@pytest.mark.parametrize("override", ["data.impute=refuse", "data.missing_values=[NA]", "data.dates=exclude",
+                                      "data.missing_target=refuse"])
 def test_csv_options_are_refused_for_other_data(override):
     field = override.split("=")[0]
-    assert refusal("data=digits", override).startswith(f"Invalid value for `{field}`")
-    assert "only data=csv reads it" in refusal("data=digits", override)
+    for data in ("data=digits", "data=timeseries"):
+        assert refusal(data, override).startswith(f"Invalid value for `{field}`")
+        assert "only data=csv reads it" in refusal(data, override)
+
+
+def test_the_delimiter_is_read_by_csv_and_timeseries_only():
+    assert refusal("data=digits", "data.delimiter=';'") == (
+        "Invalid value for `data.delimiter`: received ';'. Allowed: its default (null) with data=digits: only "
+        "data=csv and data=timeseries read it. Fix it on the command line or in the config, e.g. "
+        "`data.delimiter=null`.")
+    assert compose_job("data=timeseries", "model=lstm", "data.delimiter=tab").data.delimiter == "tab"
 
 
 def test_csv_defaults_and_delimiter_names():

@@ -127,7 +127,8 @@ class DataConfig:
     )
     # CSV only. Cells that count as missing (after stripping spaces; a number that reads as NaN always
     # does), what missing feature cells become (Impute), what happens to rows with a missing target,
-    # whether date columns become calendar features, and the delimiter (null: detected among , ; tab |).
+    # whether date columns become calendar features. CSV and time series: the delimiter (null: detected
+    # among , ; tab |).
     missing_values: list[str] = field(
         default_factory=lambda: list(MISSING_VALUES), metadata={CHECK: _check_missing_values}
     )
@@ -168,7 +169,10 @@ class DataConfig:
 
 # data=csv's own settings and their defaults: another data set refuses a value other than the default.
 CSV_ONLY = {"missing_values": list(MISSING_VALUES), "impute": Impute.median, "missing_target": MissingTarget.drop,
-            "dates": DateColumns.features, "delimiter": None}
+            "dates": DateColumns.features}
+# Read by every data set that reads a delimited text file (data=csv and data=timeseries); refused elsewhere.
+DELIMITED_FILE_ONLY = {"delimiter": None}
+DELIMITED_FILE_KINDS = ("csv", "timeseries")
 
 
 # data=timeseries's own settings and their defaults: another data set refuses a value other than the default.

@@ -10,7 +10,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-from .data import CSV_ONLY, TIMESERIES_ONLY, seasonal_lag
+from .data import CSV_ONLY, DELIMITED_FILE_KINDS, DELIMITED_FILE_ONLY, TIMESERIES_ONLY, seasonal_lag
 from .fields import ConfigError, check_fields, refuse
 from .model import MODEL_INPUTS, Backbone
 from .tfrecord_spec import check_tfrecord
@@ -102,17 +102,22 @@ def _check_target(data) -> None:
 
 
 def _check_csv_only(data) -> None:
-    """data=csv's settings for missing cells, dates and the delimiter do nothing elsewhere: say so."""
-    if data.name == "csv":
-        return
-    for key, default in CSV_ONLY.items():
+    """data=csv's settings for missing cells and dates, and the delimiter of csv and timeseries, do nothing
+    elsewhere: say so."""
+    if data.name != "csv":
+        _refuse_unless_default(data, CSV_ONLY, "only data=csv reads it")
+    if data.name not in DELIMITED_FILE_KINDS:
+        _refuse_unless_default(data, DELIMITED_FILE_ONLY, "only data=csv and data=timeseries read it")
+
+
+def _refuse_unless_default(data, defaults: dict, readers: str) -> None:
+    for key, default in defaults.items():
         value = data.get(key, default)
         value = OmegaConf.to_container(value) if OmegaConf.is_list(value) else value
         if value != default:
             shown = "null" if default is None else default
             shown = "[" + ",".join(repr(item) for item in default) + "]" if isinstance(default, list) else shown
-            refuse(f"data.{key}", value, f"its default ({shown}) with data={data.name}: only data=csv reads it",
-                   str(shown))
+            refuse(f"data.{key}", value, f"its default ({shown}) with data={data.name}: {readers}", str(shown))
 
 
 def _check_timeseries_only(data) -> None:
