@@ -5,11 +5,12 @@ trial on that node reads the same local copy.
     local = cache.fetch(listing)      # a Listing of gs:// objects (cluster/results/inputs.py) -> a local path
 
 Life cycle of one data set (an entry, named by a hash of its URI and its objects' generations, so a changed object
-is a new entry and is fetched again):
+makes a new entry, which fetches that object again and links the unchanged ones from the older entry):
 
   1. `locks/<entry>.lock`, exclusive: concurrent trials wait for one download (they print that they wait); and
      `locks/<entry>.use`, shared, held by every process using the entry until it ends.
-  2. Absent: the objects are downloaded in parallel (google.cloud.storage.transfer_manager, threads) into
+  2. Absent: files of an older copy of the same URI whose objects are unchanged are linked in, and the other
+     objects are downloaded in parallel (google.cloud.storage.transfer_manager, threads) into
      `partial/<entry>.<pid>.<random>/`, each pinned to the listed generation and checked against its crc32c (md5
      when the object has none), then a manifest is written and the folder renamed to `entries/<entry>`: a node
      killed mid-download leaves a partial folder, never an entry, and the next fetch deletes it.
@@ -167,9 +168,14 @@ class DataCache:
         partial = self.root / "partial" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         try:
             started = time.monotonic()
-            self.log(f"downloading {listing.uri} ({len(listing.files)} file(s), {human(listing.size)}) into "
+            reused = self._reuse_unchanged(listing, partial / FILES)
+            missing = [file for file in listing.files if file.relative not in reused]
+            size = sum(file.size for file in missing)
+            if reused:
+                self.log(f"{len(reused)} file(s) of {listing.uri} unchanged since this node's previous copy: reused")
+            self.log(f"downloading {listing.uri} ({len(missing)} file(s), {human(size)}) into "
                      f"{entry} with {self.workers} parallel downloads")
-            self._transfer(listing, list(listing.files), partial / FILES)
+            self._transfer(listing, missing, partial / FILES)
             manifest = {"uri": listing.uri, "is_folder": listing.is_folder, "size": listing.size,
                         "files": [asdict(file) for file in listing.files]}
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -177,8 +183,37 @@ class DataCache:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         seconds = time.monotonic() - started
-        self.log(f"{listing.uri} ready in {seconds:.1f} s ({human(listing.size / max(seconds, 1e-3))}/s)")
-        self._record("download", listing, len(listing.files), listing.size, seconds)
+        self.log(f"{listing.uri} ready in {seconds:.1f} s ({human(size / max(seconds, 1e-3))}/s)")
+        self._record("download", listing, len(missing), size, seconds, reused=len(reused))
+
+    def _reuse_unchanged(self, listing: Listing, folder: Path) -> set[str]:
+        """Link into `folder` the files of this node's newest older copy of the same URI whose objects are unchanged
+        (same name, generation and crc32c, and intact on disk): a data set that grew or changed by a few files
+        costs those files. Returns their relative paths."""
+        wanted = {(file.relative, file.generation, file.crc32c): file for file in listing.files}
+        for _, _, old in reversed(self.entries()):
+            try:
+                manifest = json.loads((old / MANIFEST).read_text())
+            except (OSError, ValueError):
+                continue
+            if manifest.get("uri") != listing.uri or manifest.get("is_folder") != listing.is_folder:
+                continue
+            reused = set()
+            with open(self.root / "locks" / f"{old.name}.use", "a+") as use:
+                fcntl.flock(use, fcntl.LOCK_SH)  # an evictor skips an entry in use: it stays while it is read
+                for item in manifest.get("files", []):
+                    file = wanted.get((item.get("relative"), item.get("generation"), item.get("crc32c")))
+                    source = old / FILES / str(item.get("relative"))
+                    if file is None or not intact(source, file):
+                        continue
+                    (folder / file.relative).parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.link(source, folder / file.relative)  # no second copy; a repair replaces, never edits
+                    except OSError:
+                        shutil.copy2(source, folder / file.relative)
+                    reused.add(file.relative)
+            return reused
+        return set()
 
     def _repair(self, listing: Listing, entry: Path) -> None:
         damaged = [file for file in listing.files if not intact(entry / FILES / file.relative, file)]
@@ -201,9 +236,10 @@ class DataCache:
             self._client = pooled_client(self.workers)
         download_files(self._client, listing, files, folder, self.workers, self.log)
 
-    def _record(self, event: str, listing: Listing, files: int, size: int, seconds: float) -> None:
+    def _record(self, event: str, listing: Listing, files: int, size: int, seconds: float, reused: int = 0) -> None:
         line = {"event": event, "uri": listing.uri, "entry": listing.key, "files": files, "bytes": size,
-                "seconds": round(seconds, 3), "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+                "reused": reused, "seconds": round(seconds, 3), "host": socket.gethostname(), "pid": os.getpid(),
+                "time": time.time()}
         with open(self.root / DOWNLOADS_LOG, "a") as log:
             log.write(json.dumps(line) + "\n")
 

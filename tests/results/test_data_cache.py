@@ -144,16 +144,25 @@ def test_a_killed_download_is_never_used(gcs, tmp_path, cache_root):
     assert list(partial.iterdir()) == []  # the killed one's folder is gone
 
 
-def test_a_changed_object_is_fetched_again(gcs, photos, cache_root):
+def test_a_changed_object_is_fetched_again_and_the_unchanged_ones_are_reused(gcs, photos, cache_root):
     _, bucket = gcs
     uri = f"gs://{bucket}/data/photos"
     push(photos, uri, out=lambda line: None)
     first = fetch(uri, cache_root)
+    before = (photos / "dark" / "002.png").read_bytes()
     (photos / "dark" / "002.png").write_bytes((photos / "light" / "002.png").read_bytes())
     push(photos, uri, out=lambda line: None)
     second = fetch(uri, cache_root)
     assert second != first and same_tree(photos, second)
-    assert [event["event"] for event in downloads(cache_root)] == ["download", "download"]
+    # Only the changed object came from the bucket; the others were linked from the first copy, which still holds
+    # what it held (a job still reading it sees no change).
+    files = len(list(photos.rglob("*.png")))
+    assert [(event["event"], event["files"], event["reused"]) for event in downloads(cache_root)] == [
+        ("download", files, 0), ("download", 1, files - 1)]
+    assert (second / "light" / "001.png").stat().st_nlink == 2
+    assert (first / "dark" / "002.png").read_bytes() == before != (second / "dark" / "002.png").read_bytes()
+    assert all((first / name).read_bytes() == (photos / name).read_bytes()
+               for name in ("light/001.png", "light/002.png", "dark/001.png"))
 
 
 def test_the_least_recently_used_entry_not_in_use_is_evicted(gcs, tmp_path, cache_root):
