@@ -4,7 +4,8 @@ read with `data.path=gs://BUCKET/PREFIX`; the mirror of `pull`.
 Files already in the bucket with the same size and crc32c are skipped, so pushing again after adding a few
 files sends only those. The rest go up in parallel (google.cloud.storage.transfer_manager, threads), each
 verified by Cloud Storage against the crc32c sent with it, and the listing afterwards is compared with the local
-checksums. Objects under the prefix that are not in LOCAL are kept (and counted): jobs would read them too.
+checksums. Objects under the prefix that are not in LOCAL are kept (and counted: jobs would read them too), or
+deleted with --delete, which makes the prefix a mirror of the folder (each deleted only if unchanged since listed).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 from cluster.results.data_transfer import human, pooled_client
-from cluster.store import StorageError, parse_uri
+from cluster.store import PreconditionFailed, StorageError, parse_uri
 from cluster.store.base import checksum_file
 from cluster.store.uri import StorageURI
 
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("local", help="the folder or file to upload")
     parser.add_argument("uri", help="gs://BUCKET/PREFIX it goes to")
     parser.add_argument("--workers", type=int, default=16, help="parallel uploads (default 16)")
+    parser.add_argument("--delete", action="store_true",
+                        help="delete objects under the prefix that are not in LOCAL (a folder): the prefix then holds "
+                             "exactly the folder, as jobs will read it")
     return parser
 
 
@@ -45,8 +49,9 @@ def local_files(local: Path) -> dict[str, Path]:
             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(local).parts)}
 
 
-def push(local: Path, uri: str, workers: int = 16, out=print) -> dict:
-    """Upload what is missing or different; return counts. Raises StorageError."""
+def push(local: Path, uri: str, workers: int = 16, out=print, delete: bool = False) -> dict:
+    """Upload what is missing or different (and with `delete`, delete objects under the prefix that are not in the
+    folder `local`); return counts. Raises StorageError."""
     from google.cloud.storage import transfer_manager
     from google.cloud.storage.retry import DEFAULT_RETRY
 
@@ -55,6 +60,8 @@ def push(local: Path, uri: str, workers: int = 16, out=print) -> dict:
     parsed = parse_uri(uri)
     if parsed.scheme != "gs":
         raise StorageError(f"push uploads to a bucket: {uri!r} is not a gs://BUCKET/PREFIX URI.")
+    if delete and local.is_file():
+        raise StorageError(f"push --delete mirrors a folder; {local} is a file (its object is replaced as it is).")
     if local.is_file():
         prefix = f"{parsed.prefix}/{local.name}" if uri.endswith("/") or not parsed.prefix else parsed.prefix
         names = {prefix: local}
@@ -87,12 +94,23 @@ def push(local: Path, uri: str, workers: int = 16, out=print) -> dict:
     if wrong:
         raise StorageError(f"push: {len(wrong)} object(s) do not match their local file after the upload, e.g. "
                            f"gs://{parsed.bucket}/{wrong[0]}. Run push again.")
-    seconds = time.monotonic() - started
     extra = sorted(set(after) - set(names))
+    deleted = 0
+    if delete and extra:
+        kept = []
+        for name in extra:  # only the object as listed: one written since (another push, a job) is kept
+            try:
+                store.delete(name, if_generation_match=after[name].generation)
+            except PreconditionFailed:
+                kept.append(name)
+        deleted, extra = len(extra) - len(kept), kept
+        out(f"push: deleted {deleted} object(s) under {parsed} that are not in {local}")
+    seconds = time.monotonic() - started
     out(f"push: done in {seconds:.1f} s ({human(size / max(seconds, 1e-3))}/s); jobs read it with data.path={parsed}"
-        + (f"\npush: note: {len(extra)} object(s) under {parsed} are not in {local} (kept; jobs read them too), "
-           f"e.g. gs://{parsed.bucket}/{extra[0]}" if extra else ""))
-    return {"uploaded": len(todo), "skipped": len(names) - len(todo), "bytes": size, "extra": len(extra)}
+        + (f"\npush: note: {len(extra)} object(s) under {parsed} are not in {local} (kept; jobs read them too; "
+           f"--delete removes them), e.g. gs://{parsed.bucket}/{extra[0]}" if extra else ""))
+    return {"uploaded": len(todo), "skipped": len(names) - len(todo), "bytes": size, "extra": len(extra),
+            "deleted": deleted}
 
 
 def _same(info, local) -> bool:
@@ -107,10 +125,12 @@ def main(argv: list[str]) -> int:
         parser.error(f"{args.local}: no such file or folder")
     if not args.uri.startswith("gs://"):
         parser.error(f"{args.uri!r}: expected gs://BUCKET/PREFIX")
+    if args.delete and local.is_file():
+        parser.error(f"--delete mirrors a folder; {args.local} is a file")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, received {args.workers}")
     try:
-        push(local, args.uri, args.workers)
+        push(local, args.uri, args.workers, delete=args.delete)
     except StorageError as error:
         print(f"push: error: {error}", file=sys.stderr)
         return 1

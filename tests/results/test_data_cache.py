@@ -58,7 +58,7 @@ def test_push_uploads_what_is_missing_and_the_cache_copies_it_exactly(gcs, photo
     uri = f"gs://{bucket}/data/photos"
     lines: list[str] = []
     assert push(photos, uri, out=lines.append)["uploaded"] == 12
-    assert push(photos, uri, out=lines.append) == {"uploaded": 0, "skipped": 12, "bytes": 0, "extra": 0}
+    assert push(photos, uri, out=lines.append) == {"uploaded": 0, "skipped": 12, "bytes": 0, "extra": 0, "deleted": 0}
     (photos / "dark" / "000.png").write_bytes((photos / "light" / "000.png").read_bytes())  # same size or not
     assert push(photos, uri, out=lines.append)["uploaded"] == 1
     assert "11 already there with the same checksum" in lines[-2]
