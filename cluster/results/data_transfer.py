@@ -104,9 +104,10 @@ def download_error(listing: Listing, file: RemoteFile, error: Exception) -> Stor
         return StorageError(f"Downloading {listing.uri}: {where} (generation {file.generation}) is gone: it changed "
                             "or was deleted while the job started. Run the job again.")
     if isinstance(error, (api.Forbidden, api.Unauthorized)):
-        from cluster.store.gcs import CREDENTIALS_HELP
+        from cluster.store.gcs import denial_reason, permission_help
 
-        return StorageError(f"Downloading {where}: permission denied. {CREDENTIALS_HELP}")
+        return StorageError(f"Downloading {where}: permission denied ({denial_reason(error)}). "
+                            f"{permission_help(listing.bucket, writing=False)}")
     if type(error).__name__ == "DataCorruption":
         return IntegrityError(f"Downloading {where}: checksum mismatch, the bytes are corrupt. Run the job again.")
     return StorageError(f"Downloading {where} failed after retries: {type(error).__name__}: {str(error)[:300]}")

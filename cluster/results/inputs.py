@@ -103,7 +103,7 @@ def list_input(key: str, uri: str, is_folder: bool, fresh: bool = False) -> Opti
     from cluster.store.gcs import GCSStore
 
     try:
-        infos = GCSStore(StorageURI("gs", parsed.bucket, "")).list(parsed.prefix)
+        infos = GCSStore(StorageURI("gs", parsed.bucket, ""), read_only=True).list(parsed.prefix)
     except BucketMissing as error:
         raise ConfigError(f"{key}={uri} cannot be read: {error}") from None
     except StorageError as error:

@@ -28,6 +28,29 @@ CREDENTIALS_HELP = (
 )
 
 
+def denial_reason(error) -> str:
+    """Cloud Storage's own sentence for a refusal (which account lacks which permission), without the request URL
+    and JSON body api_core puts around it."""
+    errors = getattr(error, "errors", None) or []
+    if errors and isinstance(errors[0], dict) and errors[0].get("message"):
+        return str(errors[0]["message"])[:400]
+    try:  # media requests (object reads and uploads) carry the body only in the response
+        return str(error.response.json()["error"]["message"])[:400]
+    except Exception:  # noqa: BLE001 - no JSON error body: the exception's own words
+        return str(getattr(error, "message", error))[:400]
+
+
+def permission_help(bucket: str, writing: bool) -> str:
+    """How to get the access a 403 says is missing (`writing`: the caller writes there too, as a results store
+    does): a role on the bucket for the account in use, or other credentials."""
+    role = "roles/storage.objectAdmin" if writing else "roles/storage.objectViewer"
+    need = "read and write" if writing else "read"
+    return (f"The account these credentials belong to needs to {need} gs://{bucket}: grant it {role} on the bucket "
+            f"(`gcloud storage buckets add-iam-policy-binding gs://{bucket} --member=serviceAccount:ACCOUNT "
+            f"--role={role}`; user:EMAIL for a person), or use credentials that have it "
+            "(`gcloud auth application-default login`, GOOGLE_APPLICATION_CREDENTIALS).")
+
+
 def make_client():
     """A storage client on application-default credentials. The project is not needed for object
     operations, so none is required (ADC from `gcloud auth` often carries none)."""
@@ -48,12 +71,16 @@ class GCSStore(Store):
         request_timeout: float = 60.0,
         retry_deadline: float = 300.0,
         chunk_size: int = 16 * MiB,
+        read_only: bool = False,
     ):
+        """`read_only`: the caller only reads the bucket (a job's input data), so a refusal asks for read access;
+        else for write access (results, pushed data), whichever request was refused."""
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         if chunk_size % (256 * 1024):
             raise StorageError(f"chunk_size={chunk_size} must be a multiple of 256 KiB (Cloud Storage's rule).")
         self.uri = uri
+        self.read_only = read_only
         self.request_timeout = request_timeout
         self.chunk_size = chunk_size
         # Uploads here are either conditional or whole-object overwrites of the same content, so
@@ -86,8 +113,11 @@ class GCSStore(Store):
                 f"{action} {where}: bucket {self.uri.bucket!r} does not exist. Create it "
                 f"(`gcloud storage buckets create gs://{self.uri.bucket}`) or fix storage.uri."
             )
-        if isinstance(error, (api.Forbidden, api.Unauthorized)):
-            return StorageError(f"{action} {where}: permission denied ({error.message}). {CREDENTIALS_HELP}")
+        if isinstance(error, api.Forbidden):
+            return StorageError(f"{action} {where}: permission denied ({denial_reason(error)}). "
+                                f"{permission_help(self.uri.bucket, writing=not self.read_only)}")
+        if isinstance(error, api.Unauthorized):
+            return StorageError(f"{action} {where}: not authorised ({denial_reason(error)}). {CREDENTIALS_HELP}")
         if isinstance(error, (auth.DefaultCredentialsError, auth.RefreshError)):
             return StorageError(f"{action} {where}: credentials failed ({error}). {CREDENTIALS_HELP}")
         if type(error).__name__ == "DataCorruption":

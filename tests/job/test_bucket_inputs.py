@@ -13,6 +13,7 @@ import pytest
 from cluster.results.data_cache import DOWNLOADS_LOG
 from cluster.results.push import push
 from tests.conftest import launch_refused, run_launch
+from tests.gcs_permissions import PermissionDenied
 from tests.keras_practice.makers import write_houses_csv, write_image_folder
 
 NO_UPLOADS = "storage.uri=null"
@@ -94,3 +95,19 @@ def test_a_semicolon_separated_table_in_the_bucket_is_checked_and_trains(bucket_
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert json.loads((job_dir / "metrics.json").read_text())["features"] == {
         "area": "numeric", "rooms": "numeric", "age": "numeric", "kind": "one_hot (3 categories)"}
+
+
+def test_a_data_bucket_this_account_may_not_read_is_refused_before_anything_starts(gcs, tmp_path,
+                                                                                   tensorflow_unimportable):
+    """Cloud Storage answers 403 to an account without read permission (the emulator enforces none: a proxy in
+    front of it answers for the bucket as GCS does). One line names the URI and how to get read access."""
+    server, bucket = gcs
+    uri = f"gs://{bucket}/data/photos"
+    push(write_image_folder(tmp_path / "photos", per_class=3, size=8), uri, out=lambda line: None)
+    with PermissionDenied(server.url, denied={bucket}) as proxy:
+        env = {"STORAGE_EMULATOR_HOST": proxy.url, "RAYLAUNCH_DATA_CACHE": str(tmp_path / "cache"),
+               **tensorflow_unimportable}
+        result = run_launch("data=image_folder", f"data.path={uri}", NO_UPLOADS, env=env)
+    assert proxy.refused, "the job never asked the bucket"
+    launch_refused(result, f"data.path={uri}", "permission denied", "roles/storage.objectViewer")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache" / "entries").iterdir())

@@ -14,6 +14,7 @@ import numpy as np
 
 from tests import ports
 from tests.conftest import PROJECT_ROOT, run_launch
+from tests.gcs_permissions import PermissionDenied
 
 QUICK = ["trainer.epochs=2", "data.max_train_samples=200", "storage.sync_seconds=1"]
 
@@ -90,6 +91,21 @@ def test_missing_credentials_are_reported_after_one_metadata_server_probe(tmp_pa
         result = run_launch("storage.uri=gs://my-bucket/exp", cwd=tmp_path, env={**env, **tensorflow_unimportable})
         assert_refused_before_training(result, "No Google Cloud credentials found")
         assert connections_made(hole) == 1
+
+
+def test_a_results_bucket_this_account_may_not_write_fails_before_training(gcs, tmp_path, tensorflow_unimportable):
+    """Cloud Storage answers 403 to an account without write permission (the emulator enforces none: a proxy in
+    front of it answers for the bucket as GCS does): a run and a sweep stop before training, naming the role."""
+    server, bucket = gcs
+    with PermissionDenied(server.url, denied={bucket}) as proxy:
+        env = {"STORAGE_EMULATOR_HOST": proxy.url, **tensorflow_unimportable}
+        run = run_launch(f"storage.uri=gs://{bucket}/exp", cwd=tmp_path, env=env)
+        sweep = run_launch("-m", f"storage.uri=gs://{bucket}/exp", "lr=1e-3,1e-4", cwd=tmp_path, env=env)
+    assert_refused_before_training(run, f"gs://{bucket}/exp")
+    for result in (run, sweep):
+        assert result.returncode == 2 and "permission denied" in result.stderr, result.stderr[-3000:]
+        assert f"needs to read and write gs://{bucket}: grant it roles/storage.objectAdmin" in result.stderr
+    assert "no job of this sweep was started" in sweep.stderr and proxy.refused
 
 
 def test_run_uploads_to_the_bucket_and_pull_brings_back_a_model_that_predicts(gcs, tmp_path):
