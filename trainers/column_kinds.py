@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from .csv_files import cells_listed
+from .csv_files import COMMA_NUMBER, cells_listed
 from .schema import ConfigError
 
 MIN_ID_ROWS = 10  # fewer rows than this prove nothing about a column holding one distinct value per row
@@ -88,11 +88,13 @@ def column_kinds(path, data_cfg, features, columns, lines, missing, notes) -> di
         stray.sort()
         names = sorted({name for _, name, _ in stray}, key=features.index)
         listed = ",".join(names)
+        commas = any(COMMA_NUMBER.fullmatch(value) for _, _, value in stray)
         raise ConfigError(
             f"{path}: {cells_listed(stray, 'cells are not numbers in columns of numbers')}. Fix them; if a spelling "
             f"means a missing value, add it to data.missing_values (now {data_cfg.get('missing_values')}); "
             f"drop a column with data.exclude_columns=[{listed}]; or, only if its values are labels rather than "
             f"measurements, take them as categories with data.categorical_columns=[{listed}]."
+            + (" Numbers written with decimal commas (12,5) are read with data.decimal=comma." if commas else "")
         )
     if data_cfg.get("time_format") and not date_columns:
         raise ConfigError(

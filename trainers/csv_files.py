@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -59,6 +60,33 @@ def header_of(text: str, delimiter: Optional[str] = None) -> list[str]:
     chosen = delimiter_character(delimiter) if delimiter else detect_delimiter(text) or ","
     first = next((row for row in csv.reader(io.StringIO(text), delimiter=chosen) if row), [])
     return [name.strip() for name in first]
+
+
+# A number written with a decimal comma (12,5 ,5 -3,25), and a whole number, which such a column also holds.
+COMMA_NUMBER = re.compile(r"[+-]?(\d+,\d*|,\d+)")
+WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+
+
+def read_decimal_commas(table: CsvFile, decimal: Optional[str], missing: Callable[[str], bool],
+                        keep: Sequence[str] = ()) -> list[str]:
+    """Rewrite, in table.rows, the columns written with decimal commas (12,5 for 12.5, as spreadsheets write in
+    many locales) with points; return their names. A column qualifies when each cell that is not `missing` is such
+    a number or a whole number, at least one with a comma. `decimal` (data.decimal): point reads none; comma reads
+    every qualifying column; null reads them only in a file not delimited by commas (where 12,5 cannot be two
+    fields). Columns in `keep` (data.categorical_columns) stay as written."""
+    if decimal == "point" or (decimal is None and table.delimiter == ","):
+        return []
+    converted = []
+    for position, name in enumerate(table.header):
+        if name in keep:
+            continue
+        present = [cell for cell in (row[position].strip() for row in table.rows) if not missing(cell)]
+        if any(COMMA_NUMBER.fullmatch(cell) for cell in present) and all(
+                COMMA_NUMBER.fullmatch(cell) or WHOLE_NUMBER.fullmatch(cell) for cell in present):
+            for row in table.rows:
+                row[position] = row[position].replace(",", ".")
+            converted.append(name)
+    return converted
 
 
 def read_table(path, delimiter: Optional[str] = None) -> CsvFile:

@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from .column_kinds import calendar_features, column_kinds, missing_test
-from .csv_files import CsvFile, cells_listed, delimiter_name, lines_listed, numeric_column, read_table
+from .csv_files import (
+    CsvFile,
+    cells_listed,
+    delimiter_name,
+    lines_listed,
+    numeric_column,
+    read_decimal_commas,
+    read_table,
+)
 from .schema import ConfigError
 from .splits import resolve_data_path
 
@@ -46,6 +54,10 @@ def load_csv(data_cfg) -> tuple[np.ndarray, np.ndarray, TableInfo]:
     header, target = table.header, data_cfg.target
     spellings = [str(value) for value in data_cfg.get("missing_values", [])]
     missing = missing_test(spellings)
+    decimal_commas = read_decimal_commas(table, data_cfg.get("decimal"), missing, keep=data_cfg.categorical_columns)
+    if decimal_commas:
+        log.info("%s: columns %s hold decimal commas (12,5), read as numbers (data.decimal=point keeps them as "
+                 "text)", path, decimal_commas)
     columns = {name: [row[position].strip() for row in table.rows] for position, name in enumerate(header)}
     dropped = {}
     columns, lines, dropped["missing_target"] = _drop_missing_targets(path, data_cfg, columns, table.lines, missing)

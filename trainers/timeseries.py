@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from .csv_files import numeric_column, read_table
+from .csv_files import numeric_column, read_decimal_commas, read_table
 from .schema import ConfigError, check_season, target_columns
 from .series_times import check_time_order, parse_times, time_order_parts
 from .series_windows import first_rows, forecast_baselines, latest_and_ahead
@@ -171,6 +171,10 @@ def read_series(data_cfg) -> Series:
     if path.is_dir():
         raise ConfigError(f"data.path: {path} is a folder; data=timeseries reads one CSV file.")
     table = read_table(path, data_cfg.get("delimiter"))  # null: detected, as for data=csv
+    decimal_commas = read_decimal_commas(table, data_cfg.get("decimal"), lambda cell: not cell)
+    if decimal_commas:
+        log.info("%s: columns %s hold decimal commas (12,5), read as numbers (data.decimal=point keeps them as "
+                 "text)", path, decimal_commas)
     header, rows = table.header, table.rows
     try:
         time_column, targets = _check_columns(path, data_cfg, header)

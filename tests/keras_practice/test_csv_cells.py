@@ -258,6 +258,42 @@ def test_a_semicolon_file_is_detected(tmp_path, caplog):
                             "the header has 14 fields.")
 
 
+def write_wine(path: Path, delimiter: str, decimal_comma: bool, holes: bool = False) -> Path:
+    """scikit-learn's wine table (13 measurements, the cultivar) as a spreadsheet writes it in another locale:
+    `delimiter` between fields and, with `decimal_comma`, 14,23 for 14.23."""
+    with open(SKLEARN_DATA / "wine_data.csv") as source:
+        lines = list(csv.reader(source))[1:]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file, delimiter=delimiter)
+        writer.writerow([f"m{index}" for index in range(13)] + ["cultivar"])
+        for number, line in enumerate(lines):
+            cells = [cell.replace(".", ",") if decimal_comma else cell for cell in line]
+            if holes and number % 9 == 0:
+                cells[3] = "NA"
+            writer.writerow(cells)
+    return path
+
+
+def test_decimal_commas_are_read_as_numbers(tmp_path, caplog):
+    point = load_splits(data_cfg(write_wine(tmp_path / "point.csv", ",", False), target="cultivar"))
+    german = write_wine(tmp_path / "german.csv", ";", True, holes=True)
+    with caplog.at_level(logging.INFO, logger="trainers.csv_table"):
+        comma = load_splits(data_cfg(german, target="cultivar"))
+    assert point.table.inputs == [f"m{index}" for index in range(13)]
+    assert comma.table.inputs == point.table.inputs  # the holes are filled inside the model
+    assert "hold decimal commas (12,5), read as numbers" in caplog.text
+    holes = np.isnan(comma.x_train[:, 3])
+    assert holes.any() and np.array_equal(comma.x_train[:, :13][~holes], point.x_train[~holes])
+    assert np.array_equal(comma.x_train[:, :13][:, [0, 1, 2, 4, 5]], point.x_train[:, [0, 1, 2, 4, 5]])
+    # data.decimal=point: the cells stay text; a column of numbers with such words is refused, saying what to set.
+    message = refused(data_cfg(german, target="cultivar", decimal="point"))
+    assert "cells are not numbers in columns of numbers" in message and message.endswith(
+        "Numbers written with decimal commas (12,5) are read with data.decimal=comma.")
+    # A comma-delimited file may quote its decimal commas; data.decimal=comma reads them (null leaves them).
+    quoted = write_wine(tmp_path / "quoted.csv", ",", True)
+    assert np.array_equal(load_splits(data_cfg(quoted, target="cultivar", decimal="comma")).x_train, point.x_train)
+
+
 def test_data_delimiter_reads_a_space_separated_file(tmp_path):
     # scikit-learn's linnerud_exercise.csv as it ships: "Chins Situps Jumps", one space between fields.
     linnerud = SKLEARN_DATA / "linnerud_exercise.csv"

@@ -229,11 +229,17 @@ def test_jena_climate_times_are_read_without_a_format(tmp_path):
     assert series.feature_names == ["p (mbar)", "T (degC)"] and series.layout.num_steps == 2
 
 
-@pytest.mark.parametrize("delimiter,setting", [(";", None), ("\t", None), ("\t", "tab"), ("|", "|")])
-def test_a_series_with_another_delimiter_reads_as_its_comma_twin(seasonal, tmp_path, delimiter, setting):
-    """Spreadsheets in many locales write semicolons; data.delimiter null detects it, as for data=csv."""
+@pytest.mark.parametrize("delimiter,setting,decimal_comma", [(";", None, False), (";", None, True),
+                                                              ("\t", None, False), ("\t", "tab", True),
+                                                              ("|", "|", False)])
+def test_a_series_with_another_delimiter_reads_as_its_comma_twin(seasonal, tmp_path, delimiter, setting,
+                                                                  decimal_comma):
+    """Spreadsheets in many locales write semicolons and decimal commas (14,041); data.delimiter and data.decimal
+    null detect both, as for data=csv."""
     with open(seasonal) as file:
         rows = list(csv.reader(file))
+    if decimal_comma:
+        rows = [rows[0]] + [[row[0]] + [cell.replace(".", ",") for cell in row[1:]] for row in rows[1:]]
     copy = tmp_path / "series.csv"
     with open(copy, "w", newline="") as file:
         csv.writer(file, delimiter=delimiter).writerows(rows)

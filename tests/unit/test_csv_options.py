@@ -17,6 +17,7 @@ from tests.unit.test_config_compose import compose_job, refusal
                                      "refuse."),
         ("data.dates=drop", "Invalid value for `data.dates`: received 'drop'. Allowed: one of features, exclude."),
         ("data.delimiter=ab", "Invalid value for `data.delimiter`: received 'ab'. Allowed: one character such as"),
+        ("data.decimal=dot", "Invalid value for `data.decimal`: received 'dot'. Allowed: point, comma, or null"),
         ("data.missing_values=[NA,NA]", "Invalid value for `data.missing_values`: received ['NA', 'NA']. Allowed: "
                                         "each spelling once ('NA' repeats)."),
         ("data.missing_values=[' NA']", "Invalid value for `data.missing_values`: received [' NA']. Allowed: "
@@ -42,6 +43,10 @@ def test_the_delimiter_is_read_by_csv_and_timeseries_only():
         "data=csv and data=timeseries read it. Fix it on the command line or in the config, e.g. "
         "`data.delimiter=null`.")
     assert compose_job("data=timeseries", "model=lstm", "data.delimiter=tab").data.delimiter == "tab"
+    assert refusal("data=digits", "data.decimal=comma").startswith(
+        "Invalid value for `data.decimal`: received 'comma'. Allowed: its default (null) with data=digits: only "
+        "data=csv and data=timeseries read it.")
+    assert compose_job("data=timeseries", "model=lstm", "data.decimal=comma").data.decimal == "comma"
 
 
 def test_csv_defaults_and_delimiter_names():

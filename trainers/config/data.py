@@ -59,6 +59,15 @@ def _check_delimiter(key: str, value) -> None:
         refuse(key, value, "one character such as , ; | (or tab, space), or null to detect it", "';'")
 
 
+DECIMAL_MARKS = {"point": ".", "comma": ","}
+
+
+def _check_decimal(key: str, value) -> None:
+    if str(value) not in DECIMAL_MARKS:
+        refuse(key, value, "point, comma, or null to detect decimal commas in a file not delimited by commas",
+               "comma")
+
+
 def _check_missing_values(key: str, value) -> None:
     spellings = [str(item) for item in value]
     padded = [item for item in spellings if item != item.strip()]
@@ -136,6 +145,9 @@ class DataConfig:
     missing_target: MissingTarget = MissingTarget.drop
     dates: DateColumns = DateColumns.features
     delimiter: Optional[str] = checked(None, _check_delimiter)
+    # CSV and time series: the decimal mark of number cells. null: a column written 12,5 (decimal commas, at least
+    # one, no point) is read as numbers when the delimiter is not a comma; comma: such columns always; point: never.
+    decimal: Optional[str] = checked(None, _check_decimal)
     # Time series only: the column holding each row's time (null: the first column), its strptime format
     # (null: ISO 8601, jena_climate's "01.01.2009 00:10:00", or plain numbers), and the window geometry in
     # rows: a prediction sees the last `window` rows, keeping every `sampling_rate`-th one (ending with the
@@ -171,7 +183,7 @@ class DataConfig:
 CSV_ONLY = {"missing_values": list(MISSING_VALUES), "impute": Impute.median, "missing_target": MissingTarget.drop,
             "dates": DateColumns.features}
 # Read by every data set that reads a delimited text file (data=csv and data=timeseries); refused elsewhere.
-DELIMITED_FILE_ONLY = {"delimiter": None}
+DELIMITED_FILE_ONLY = {"delimiter": None, "decimal": None}
 DELIMITED_FILE_KINDS = ("csv", "timeseries")
 
 
