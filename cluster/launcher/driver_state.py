@@ -142,9 +142,38 @@ def restore_driver_state(uris: set, sweep_dir: Path, spec_record: dict) -> Optio
         state = DriverState(store, sweep_name_of(sweep_dir), Path(sweep_dir), str(next(iter(uris))))
         if not _has_state(state.sweep_dir):
             _restore(state, spec_record)
+        else:
+            _refuse_an_older_copy(state, spec_record)
     except StorageError as error:
         raise SweepRefused(f"Storage error, so no job of this sweep was started: {error}") from error
     return state
+
+
+def _refuse_an_older_copy(state: DriverState, spec_record: dict) -> None:
+    """A folder that holds this sweep, while the store says its driver ran since in another folder (a resume
+    elsewhere): this copy's Tune state is older than the store's, and the sweep is not driven from it. Compared by
+    the other driver's start against this folder's newest file (the two machines' clocks are assumed within
+    minutes)."""
+    from cluster.store.pointers import read_json
+
+    record = state.read_record()
+    if record is None or (record.get("sweep_dir"), record.get("host")) == (str(state.sweep_dir),
+                                                                          socket.gethostname()):
+        return
+    spec, _ = read_json(state.store, state.key(SPEC_FILE))
+    if spec != spec_record:
+        return  # another sweep's state under this name: the claim decides
+    newest = max((path.stat().st_mtime for path in state.sweep_dir.rglob("*") if path.is_file()), default=0.0)
+    started = float(record.get("started_at") or 0.0)
+    if started > newest:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+        app = f"python {record.get('script') or Path(sys.argv[0]).name}"
+        raise SweepRefused(
+            f"{state.sweep_dir} holds an older copy of sweep {state.sweep}: its driver ran since in "
+            f"{record.get('sweep_dir')} on {record.get('host')} (started {when}), and {state.uri} holds that newer "
+            f"state. Resume it from the store in another folder: `{app} resume {state.sweep_uri} --dir "
+            f"ELSEWHERE/{state.sweep}`; or move {state.sweep_dir} away and run the same command again. No job of "
+            "this sweep was started.")
 
 
 def _restore(state: DriverState, spec_record: dict) -> None:

@@ -6,8 +6,10 @@ The sweeps themselves, killed and resumed on a cluster: test_sweep_outlives_its_
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +134,30 @@ def test_a_folder_with_a_sweep_of_its_own_keeps_it(tmp_path):
     (own / "sweep_spec.json").write_text(json.dumps(SPEC))
     assert restore_driver_state({store_uri}, own, SPEC).record is None
     assert not (own / "tune").exists() and not (own / LOCAL_MARKER).exists()
+
+
+def test_an_older_copy_of_a_sweep_that_ran_since_elsewhere_is_refused(store_uri, tmp_path):
+    """The laptop's folder of a sweep later resumed on a cluster: its Tune state would run again what the cluster
+    finished. Refused, naming the newer run and the resume that continues it."""
+    old = sweep_folder(tmp_path / "laptop" / "s1")
+    mirror_of(store_uri, old).start().close()
+    for path in old.rglob("*"):  # the laptop's copy last changed an hour ago
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    # The sweep resumed in another folder (on the cluster) since: the store's record names that folder.
+    restore_driver_state({store_uri}, tmp_path / "cluster" / "s1", SPEC)
+    resumed = tmp_path / "cluster" / "s1"
+    mirror = DriverMirror(DriverState(open_store(store_uri), "s1", resumed, store_uri),
+                          driver_record(DriverState(open_store(store_uri), "s1", resumed, store_uri),
+                                        claim_sweep(open_store(store_uri), "s1", resumed), "~/raylaunch"),
+                          period_s=3600)
+    mirror.start().close()
+    with pytest.raises(SweepRefused) as refusal:
+        restore_driver_state({store_uri}, old, SPEC)
+    message = str(refusal.value)
+    assert f"{old} holds an older copy of sweep s1: its driver ran since in {resumed}" in message
+    assert f"resume {store_uri}/s1 --dir ELSEWHERE/s1" in message and "No job of this sweep was started" in message
+    # The folder the store's record names is the sweep's own: it runs on.
+    assert restore_driver_state({store_uri}, resumed, SPEC).record is None
 
 
 def test_no_store_no_driver_state(tmp_path):
