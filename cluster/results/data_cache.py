@@ -164,13 +164,14 @@ class DataCache:
     def _download(self, listing: Listing, key: str, entry: Path) -> None:
         for stale in (self.root / "partial").glob(f"{key}.*"):  # left by a killed download: never used
             shutil.rmtree(stale, ignore_errors=True)
-        self._evict(keep=key, incoming=listing.size)
         partial = self.root / "partial" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         try:
             started = time.monotonic()
             reused = self._reuse_unchanged(listing, partial / FILES)
             missing = [file for file in listing.files if file.relative not in reused]
             size = sum(file.size for file in missing)
+            # After the links: the older copy may go now (its linked files stay), and only the downloads need room.
+            self._evict(keep=key, incoming=size)
             if reused:
                 self.log(f"{len(reused)} file(s) of {listing.uri} unchanged since this node's previous copy: reused")
             self.log(f"downloading {listing.uri} ({len(missing)} file(s), {human(size)}) into "
